@@ -1,0 +1,1 @@
+"""Orchestration for posediff-study: CLI, study specs, Optuna + Ray Tune, Parquet results, reports."""
