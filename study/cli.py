@@ -24,7 +24,7 @@ def _register() -> None:
     """Attach the command modules (each exposes `register(app)`)."""
     import importlib
 
-    for name in ("cli_data", "cli_train", "cli_run", "cli_report"):
+    for name in ("cli_data", "cli_train", "cli_run", "cli_report", "cli_space"):
         try:
             module = importlib.import_module(f"study.{name}")
         except ModuleNotFoundError as exc:
