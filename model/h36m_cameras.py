@@ -105,11 +105,11 @@ SUBJECTS: tuple[str, ...] = tuple(EXTRINSICS)
 
 
 def h36m_cameras(subject: str) -> list[Camera]:
-    """The four cameras of one subject (translation in metres); KeyError for a subject without extrinsics."""
+    """The four cameras of one subject (unit quaternion, translation in metres); KeyError without extrinsics."""
     return [
         Camera(id=CAMERA_IDS[i], res_w=RESOLUTIONS[i][0], res_h=RESOLUTIONS[i][1],
                intrinsic=np.asarray(INTRINSICS[i], dtype=np.float64),
-               orientation=np.asarray(orientation, dtype=np.float64),
+               orientation=np.asarray(orientation, dtype=np.float64) / np.linalg.norm(orientation),
                translation=np.asarray(translation_mm, dtype=np.float64) / 1000.0)
         for i, (orientation, translation_mm) in enumerate(EXTRINSICS[subject])
     ]
