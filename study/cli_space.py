@@ -45,7 +45,8 @@ def settings_table(spec: StudySpec) -> Table:
 def space_table(params: tuple[ParamSpec, ...]) -> Table:
     """One row per parameter: key, type, range or choices, log/step, condition."""
     table = Table(title=f"Search space ({len(params)} parameters)")
-    for column in ("key", "type", "range / choices", "log / step", "condition"):
+    table.add_column("key", no_wrap=True)
+    for column in ("type", "range / choices", "log / step", "condition"):
         table.add_column(column, overflow="fold")
     for p in params:
         if p.kind == "categorical":

@@ -179,7 +179,7 @@ def _parse_range(keys: list[str], kind: str, entry: Mapping[str, Any], where: st
     if step is not None:
         step = expect_number(step, f"{where}.step", integer=kind == "int")
         if step <= 0 or log:
-            raise PoseDiffError(f"{where}.step", "a step > 0, and no step with log: true", found(step))
+            raise PoseDiffError(f"{where}.step", "no step with log: true" if log else "a step > 0", found(step))
     return {**bounds, "log": log, "step": step}
 
 

@@ -118,8 +118,17 @@ def load_spec(path: str | Path) -> StudySpec:
         pruner=parse_pruner(raw.get("pruner"), where, budget["max_epochs"]),
         fixed=fixed, params=parse_space(raw["space"], fixed, where),
         include_regress_reference=expect_bool(raw.get("reference", False), f"{where}: reference"))
+    _check_enumerable(spec, where)
     spec.corner_configs()
     return StudySpec(**{**spec.__dict__, "hash": spec_hash(spec.resolved())})
+
+
+def _check_enumerable(spec: StudySpec, where: str) -> None:
+    """The bruteforce sampler enumerates every value: float parameters need a step."""
+    for p in spec.params:
+        if spec.sampler[0] == "bruteforce" and p.kind == "float" and p.step is None:
+            raise PoseDiffError(f"{where}: space.{p.key}.step", "a step (sampler bruteforce enumerates values)",
+                                "nothing")
 
 
 def _objective(raw: Any, where: str) -> tuple[str, str]:
