@@ -53,7 +53,7 @@ def qrot(q: Array, v: Array) -> Array:
 def qinverse(q: Array) -> Array:
     """Inverse of a unit quaternion [..., 4] (w, x, y, z): its conjugate."""
     sign = [1.0, -1.0, -1.0, -1.0]
-    return q * (q.new_tensor(sign) if isinstance(q, torch.Tensor) else np.asarray(sign))
+    return q * (q.new_tensor(sign) if isinstance(q, torch.Tensor) else np.asarray(sign, dtype=q.dtype))
 
 
 def world_to_camera(X: Array, R_quat: Array, t: Array) -> Array:

@@ -57,19 +57,20 @@ class CameraTable:
 
 
 def camera_table(cameras: dict[str, list[Camera]]) -> CameraTable:
-    """Share one intrinsic row between subjects whose camera of the same id has the same intrinsics."""
+    """One row per camera id when every subject's camera of that id has the same intrinsics, else per subject/id."""
+    k = {(subject, i): normalised_intrinsic(cam) for subject, cams in cameras.items() for i, cam in enumerate(cams)}
+    ids = {key: cameras[key[0]][key[1]].id for key in k}
+    shared = {cam_id for cam_id in ids.values()
+              if len({k[key].tobytes() for key in k if ids[key] == cam_id}) == 1}
     names: list[str] = []
-    rows: list[np.ndarray] = []
     row: dict[tuple[str, int], int] = {}
-    for subject, cams in cameras.items():
-        for i, cam in enumerate(cams):
-            k = normalised_intrinsic(cam)
-            name = cam.id if cam.id not in names or np.array_equal(rows[names.index(cam.id)], k) else f"{subject}/{cam.id}"
-            if name not in names:
-                names.append(name)
-                rows.append(k)
-            row[(subject, i)] = names.index(name)
-    return CameraTable(tuple(names), np.stack(rows).astype(np.float32), row)
+    for key in k:
+        name = ids[key] if ids[key] in shared else f"{key[0]}/{ids[key]}"
+        if name not in names:
+            names.append(name)
+        row[key] = names.index(name)
+    first = {r: key for key, r in reversed(row.items())}
+    return CameraTable(tuple(names), np.stack([k[first[r]] for r in range(len(names))]), row)
 
 
 def build_poseset(raw: RawDataset, subjects: tuple[str, ...], table: CameraTable) -> PoseSet:
