@@ -1,0 +1,25 @@
+"""`posediff-study report [RUN_DIR ...] [--out DIR]`: the comparison tables and plots of finished studies."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from study.report import default_run_dirs, write_report
+
+
+def report(
+    run_dirs: Optional[list[Path]] = typer.Argument(
+        None, help="Study result folders (default: every folder under runs/ holding a trials.parquet)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <first RUN_DIR>/report)."),
+) -> None:
+    """Write report.md, report.html, CSV tables and PNG plots; print the tables."""
+    dirs = list(run_dirs) if run_dirs else default_run_dirs()
+    write_report(dirs, out or dirs[0] / "report", Console())
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `report` command."""
+    app.command("report")(report)
