@@ -243,6 +243,10 @@ class ResultsStore:
         self._trials[(row.trial_id, row.kind)] = row
         self._dirty = True
 
+    def trial(self, trial_id: str, kind: str = "train") -> TrialRow | None:
+        """The recorded row of one trial, or None."""
+        return self._trials.get((trial_id, kind))
+
     def trials(self) -> list[TrialRow]:
         """Every recorded trial row (training and eval), in trial-number order."""
         return sorted(self._trials.values(), key=lambda r: (r.kind, r.trial_number, r.trial_id))

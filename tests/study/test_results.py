@@ -86,6 +86,7 @@ def test_trial_rows_round_trip_through_a_resumed_store(store, tmp_path):
     again = {(r.trial_id, r.kind): r for r in ResultsStore(tmp_path, "demo").trials()}
     assert again[("t0", "train")] == store.trials()[0]
     assert again[("t0", "train")].params["sampler.S_churn"] == 1.0
+    assert store.trial("t1").status == "pruned" and store.trial("t1", kind="eval") is None
 
 
 def test_eval_trial_rows_are_kept_apart_from_training_rows(store, tmp_path):
