@@ -107,7 +107,7 @@ def _draw_3d(ax, poses_m: np.ndarray, title: str) -> None:
             seg = pose[[parent, child]]
             ax.plot(seg[:, 0], seg[:, 2], -seg[:, 1], color=_limb_colour(child), alpha=alpha, lw=2)
     ax.set(xlim=(-0.8, 0.8), ylim=(-0.8, 0.8), zlim=(-0.9, 0.9), title=title)
-    ax.set_box_aspect((1, 1, 1))
+    ax.set_box_aspect((1, 1, 1), zoom=1.3)
     ax.view_init(elev=10, azim=-80)
     ax.set_xticklabels([]), ax.set_yticklabels([]), ax.set_zticklabels([])
 
@@ -119,6 +119,9 @@ def _draw_2d(ax, keypoints: np.ndarray, title: str) -> None:
         for parent, child in bones():
             seg = kp[[parent, child]]
             ax.plot(seg[:, 0], -seg[:, 1], color=_limb_colour(child), alpha=alpha, lw=1.5)
+    lo, hi = keypoints.reshape(-1, 2).min(0), keypoints.reshape(-1, 2).max(0)
+    centre, half = (lo + hi) / 2, max(hi - lo) / 2 + 0.02
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(-centre[1] - half, -centre[1] + half))
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
 
