@@ -82,6 +82,8 @@ def make_schedule(cfg: DiffusionConfig) -> Schedule:
     """Build the named schedule (float64) and check abar strictly decreasing in (0, 1)."""
     if cfg.schedule not in SCHEDULES:
         raise PoseDiffError("diffusion.schedule", "one of " + ", ".join(SCHEDULES), repr(cfg.schedule))
+    if cfg.num_steps < 2:
+        raise PoseDiffError("diffusion.num_steps", "an integer >= 2", repr(cfg.num_steps))
     betas = SCHEDULES[cfg.schedule](cfg)
     abar = torch.cumprod(1 - betas, dim=0)
     decreasing = bool((abar[1:] < abar[:-1]).all())

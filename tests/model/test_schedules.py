@@ -72,6 +72,8 @@ def test_bad_schedule_raises_pose_diff_error() -> None:
         make_schedule(DiffusionConfig(schedule="nope"))  # type: ignore[arg-type]
     with pytest.raises(PoseDiffError, match="strictly decreasing"):
         make_schedule(DiffusionConfig(schedule="sigmoid", sigmoid_start=1.0, sigmoid_end=1.0))
+    with pytest.raises(PoseDiffError, match="diffusion.num_steps"):
+        make_schedule(DiffusionConfig(schedule="linear", num_steps=1))
 
 
 def test_t_of_sigma_inverts_the_grid_and_clamps() -> None:
