@@ -209,12 +209,22 @@ class ResultsStore:
         if (self.run_dir / EPOCHS_FILE).exists():
             table = self._check_study(read_epochs(self.run_dir))
             self._epochs = table.select(list(EPOCH_FIELDS)).replace_schema_metadata(None)
-            for record in self._epochs.to_pylist():
-                self._remember(EpochRow(**record))
+            self._index_loaded_epochs()
         if (self.run_dir / TRIALS_FILE).exists():
             for record in self._check_study(read_trials(self.run_dir)).to_pylist():
                 row = trial_from_record(record)
                 self._trials[(row.trial_id, row.kind)] = row
+
+    def _index_loaded_epochs(self) -> None:
+        """Dedup keys and each trial's latest training epoch, from columns (no per-row objects)."""
+        ids, epochs, kinds = (self._epochs.column(n).to_pylist() for n in ("trial_id", "epoch", "kind"))
+        self._epoch_keys.update(zip(ids, epochs, kinds))
+        latest: dict[str, tuple[int, int]] = {}
+        for i, (trial_id, epoch, kind) in enumerate(zip(ids, epochs, kinds)):
+            if kind == "train" and epoch >= latest.get(trial_id, (epoch, i))[0]:
+                latest[trial_id] = (epoch, i)
+        for trial_id, (_, i) in latest.items():
+            self._last_epoch[trial_id] = EpochRow(**self._epochs.slice(i, 1).to_pylist()[0])
 
     def _check_study(self, table: pa.Table) -> pa.Table:
         if file_study(table) != self.study:
