@@ -7,9 +7,7 @@ m to N(0, I), which is where the samplers run (DESIGN 4.2).
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from torch import Tensor
 
 from model.config import PriorConfig
 from model.errors import PoseDiffError
+from model.synthetic.writer import cache_dir, save_atomic
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,7 @@ def standard_prior(d: int) -> GaussianMixturePrior:
 
 def default_cache_dir() -> Path:
     """$POSEDIFF_CACHE/priors, else ~/.cache/posediff-study/priors."""
-    root = os.environ.get("POSEDIFF_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "posediff-study") / "priors"
+    return cache_dir() / "priors"
 
 
 def cache_path(cache_key: str, cfg: PriorConfig, cache_dir: Path | None = None) -> Path:
@@ -120,7 +118,7 @@ def fit_prior(poses_flat: np.ndarray, cfg: PriorConfig, cache_key: str,
     if cached is not None:
         return cached
     pi, mu, L = _em_fit(poses_flat, cfg, cache_key)
-    _save_atomic(path, pi=pi, mu=mu, L=L)
+    save_atomic(path, {"pi": pi, "mu": mu, "L": L})  # readers never see half a file
     return _to_prior(pi, mu, L)
 
 
@@ -156,16 +154,3 @@ def _load(path: Path, d: int, K: int) -> GaussianMixturePrior | None:
     if pi.shape != (K,) or mu.shape != (K, d) or L.shape != (K, d, d):
         return None
     return _to_prior(pi, mu, L)
-
-
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write an .npz so a concurrent reader sees the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
