@@ -56,25 +56,48 @@ def qinverse(q: Array) -> Array:
     return q * (q.new_tensor(sign) if isinstance(q, torch.Tensor) else np.asarray(sign, dtype=q.dtype))
 
 
+def quaternion_to_matrix(q: Array) -> Array:
+    """Rotation matrix [..., 3, 3] of the unit quaternion q [..., 4] (w, x, y, z)."""
+    w, x, y, z = (q[..., i] for i in range(4))
+    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    if isinstance(q, torch.Tensor):
+        return torch.stack([torch.stack(r, -1) for r in rows], -2)
+    return np.stack([np.stack(r, -1) for r in rows], -2)
+
+
+def _rotate(v: Array, q: Array) -> Array:
+    """qrot, as one matrix product when a single quaternion rotates every point (the loader's case)."""
+    if q.ndim == 1:
+        return v @ quaternion_to_matrix(q).T
+    return qrot(q, v)
+
+
 def world_to_camera(X: Array, R_quat: Array, t: Array) -> Array:
     """World points X [..., 3] metres -> camera frame [..., 3] metres (R_quat camera-to-world, t centre)."""
-    return qrot(qinverse(R_quat), X - t)
+    return _rotate(X - t, qinverse(R_quat))
 
 
 def camera_to_world(X: Array, R_quat: Array, t: Array) -> Array:
     """Camera-frame points X [..., 3] metres -> world frame [..., 3] metres."""
-    return qrot(R_quat, X) + t
+    return _rotate(X, R_quat) + t
+
+
+def screen_transform(w: float, h: float) -> tuple[float, tuple[float, float]]:
+    """(scale, offset) with uv' = uv * scale - offset: scale = 2/w, offset = (1, h/w)."""
+    return 2.0 / w, (1.0, h / w)
 
 
 def _screen_offset(like: Array, w: float, h: float) -> Array:
     """The [2] offset (1, h/w) between pixels * 2/w and normalised coordinates, typed like `like`."""
-    offset = [1.0, h / w]
+    offset = screen_transform(w, h)[1]
     return like.new_tensor(offset) if isinstance(like, torch.Tensor) else np.asarray(offset, dtype=like.dtype)
 
 
 def normalize_screen_coordinates(uv: Array, w: float, h: float) -> Array:
     """Pixels uv [..., 2] -> normalised screen coordinates: u' = 2u/w - 1, v' = 2v/w - h/w."""
-    return uv / w * 2.0 - _screen_offset(uv, w, h)
+    return uv * screen_transform(w, h)[0] - _screen_offset(uv, w, h)
 
 
 def image_coordinates(uv_norm: Array, w: float, h: float) -> Array:

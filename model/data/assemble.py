@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.camera import Camera, normalised_intrinsic, normalize_screen_coordinates, world_to_camera
+from model.camera import Camera, normalised_intrinsic, quaternion_to_matrix, screen_transform
 from model.data.dataset import PoseSet
 
 
@@ -73,37 +73,64 @@ def camera_table(cameras: dict[str, list[Camera]]) -> CameraTable:
     return CameraTable(tuple(names), np.stack([k[first[r]] for r in range(len(names))]), row)
 
 
+@dataclass(frozen=True)
+class _Rig:
+    """One subject's C cameras stacked: R [C, 3, 3] camera-to-world, t [C, 3] metres, intrinsic rows [C]."""
+
+    R: np.ndarray
+    t: np.ndarray
+    rows: np.ndarray
+    cameras: list[Camera]
+
+    @classmethod
+    def of(cls, subject: str, cameras: list[Camera], table: CameraTable) -> "_Rig":
+        R = np.stack([quaternion_to_matrix(c.orientation) for c in cameras]).astype(np.float32)
+        t = np.stack([c.translation for c in cameras]).astype(np.float32)
+        return cls(R, t, np.array([table.row[(subject, i)] for i in range(len(cameras))]), cameras)
+
+
 def build_poseset(raw: RawDataset, subjects: tuple[str, ...], table: CameraTable) -> PoseSet:
-    """All frames of the given subjects, every camera, as one PoseSet (indices into raw.subjects/actions)."""
-    all_subjects, all_actions = raw.subjects, raw.actions
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in PoseSet.PER_FRAME}
-    for seq in raw.sequences:
-        if seq.subject not in subjects:
-            continue
-        for i, cam in enumerate(raw.cameras[seq.subject]):
-            X = world_to_camera(seq.positions_world.astype(np.float32), cam.orientation.astype(np.float32),
-                                cam.translation.astype(np.float32))
-            num_frames = X.shape[0]
-            parts["root_3d"].append(X[:, 0].copy())
-            parts["poses_3d"].append(X - X[:, :1])  # root-relative: root row exactly 0
-            uv = seq.keypoints_px[i][:num_frames].astype(np.float32)
-            parts["keypoints_2d"].append(normalize_screen_coordinates(uv, cam.res_w, cam.res_h))
-            for key, value in (("subject_idx", all_subjects.index(seq.subject)),
-                               ("action_idx", all_actions.index(seq.action)), ("camera_idx", table.row[(seq.subject, i)])):
-                parts[key].append(np.full(num_frames, value, dtype=np.int64))
-    return PoseSet(**_concat(parts), subjects=all_subjects, actions=all_actions,
-                   intrinsic_norm=torch.from_numpy(table.intrinsic_norm), is_h36m=raw.is_h36m,
+    """All frames of the given subjects, every camera, as one PoseSet (indices into raw.subjects/actions).
+
+    Frame order: sequence by sequence as in the file, each as camera-major blocks of T frames.
+    """
+    chosen = [seq for seq in raw.sequences if seq.subject in subjects]
+    rigs = {s: _Rig.of(s, raw.cameras[s], table) for s in subjects}
+    sizes = [len(rigs[seq.subject].cameras) * seq.positions_world.shape[0] for seq in chosen]
+    num_frames = sum(sizes)
+    out = {"poses_3d": np.empty((num_frames, 17, 3), np.float32), "root_3d": np.empty((num_frames, 3), np.float32),
+           "keypoints_2d": np.empty((num_frames, 17, 2), np.float32),
+           **{key: np.empty(num_frames, np.int64) for key in ("subject_idx", "action_idx", "camera_idx")}}
+    start = 0
+    for seq, size in zip(chosen, sizes):
+        rows = slice(start, start + size)
+        _fill_3d(out, rows, seq, rigs[seq.subject])
+        _fill_2d(out, rows, seq, rigs[seq.subject])
+        out["subject_idx"][rows] = raw.subjects.index(seq.subject)
+        out["action_idx"][rows] = raw.actions.index(seq.action)
+        out["camera_idx"][rows] = np.repeat(rigs[seq.subject].rows, seq.positions_world.shape[0])
+        start += size
+    return PoseSet(**{key: torch.from_numpy(value) for key, value in out.items()}, subjects=raw.subjects,
+                   actions=raw.actions, intrinsic_norm=torch.from_numpy(table.intrinsic_norm), is_h36m=raw.is_h36m,
                    camera_names=table.names)
 
 
-_EMPTY = {"poses_3d": (0, 17, 3), "root_3d": (0, 3), "keypoints_2d": (0, 17, 2)}
+def _fill_3d(out: dict[str, np.ndarray], rows: slice, seq: Sequence, rig: _Rig) -> None:
+    """World [T, 17, 3] -> camera frame for all C cameras at once: X_cam = (X - t) R, root-relative."""
+    num_cameras, num_frames = len(rig.cameras), seq.positions_world.shape[0]
+    X = seq.positions_world.astype(np.float32, copy=False).reshape(-1, 3)
+    X_cam = np.matmul(X, rig.R)  # [C, T * 17, 3]: R^T X in row form
+    X_cam -= np.matmul(rig.t[:, None], rig.R)  # - R^T t
+    X_cam = X_cam.reshape(num_cameras, num_frames, 17, 3)
+    root = X_cam[:, :, :1]
+    out["root_3d"][rows] = root.reshape(-1, 3)
+    np.subtract(X_cam, root, out=out["poses_3d"][rows].reshape(X_cam.shape))  # root row exactly 0
 
 
-def _concat(parts: dict[str, list[np.ndarray]]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, arrays in parts.items():
-        if arrays:
-            out[key] = torch.from_numpy(np.concatenate(arrays))
-        else:
-            out[key] = torch.zeros(_EMPTY.get(key, (0,)), dtype=torch.float32 if key in _EMPTY else torch.int64)
-    return out
+def _fill_2d(out: dict[str, np.ndarray], rows: slice, seq: Sequence, rig: _Rig) -> None:
+    """Per-camera pixels [T, 17, 2] -> normalised screen coordinates (screen_transform), camera-major."""
+    keypoints = out["keypoints_2d"][rows].reshape(len(rig.cameras), -1, 17, 2)
+    for c, cam in enumerate(rig.cameras):
+        scale, offset = screen_transform(cam.res_w, cam.res_h)
+        np.multiply(seq.keypoints_px[c], np.float32(scale), out=keypoints[c], casting="same_kind")
+        keypoints[c] -= np.asarray(offset, dtype=np.float32)
