@@ -30,8 +30,8 @@ def _abar_by_t(schedule: Schedule) -> list[float]:
 
 
 def _t_vec(w: Tensor, t: float) -> Tensor:
-    """The timestep t for every chain: [B] float."""
-    return torch.full((w.shape[0],), float(t), device=w.device, dtype=w.dtype)
+    """The timestep t for every chain: [B] float (at least float32, so fractional t survives half-precision w)."""
+    return torch.full((w.shape[0],), float(t), device=w.device, dtype=torch.promote_types(w.dtype, torch.float32))
 
 
 def _noise(w: Tensor, generator: torch.Generator | None) -> Tensor:
