@@ -150,9 +150,12 @@ def squatting(t: np.ndarray, height_m: float, rng: np.random.Generator) -> Motio
 def waving(t: np.ndarray, height_m: float, rng: np.random.Generator) -> Motion:
     """Raising one arm and waving the forearm (elbow oscillation), then lowering it; sides alternate."""
     a = _upright(t, rng)
-    raised = plateaus(t, rng.uniform(5, 7), rng, sharpness=5)
+    period_s, phase = rng.uniform(5, 7), rng.uniform(0, 2 * np.pi)
+    raised = 1.0 / (1.0 + np.exp(-5 * np.sin(2 * np.pi * t / period_s + phase)))
     wave = np.sin(2 * np.pi * rng.uniform(1.8, 2.6) * t)
-    right = np.sin(2 * np.pi * t / rng.uniform(9, 13) + rng.uniform(0, 2 * np.pi)) > 0
+    # the arm changes side only while lowered (cycle boundary at the sine's minimum)
+    cycle = np.floor((2 * np.pi * t / period_s + phase + np.pi / 2) / (2 * np.pi)).astype(int)
+    right = (cycle + rng.integers(2)) % 2 == 0
     for side, active in (("r", right), ("l", ~right)):
         up = raised * active
         a[f"{side}_shoulder_abd"] = a[f"{side}_shoulder_abd"] + 95 * up
