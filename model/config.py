@@ -221,7 +221,7 @@ def trial_config(values: Mapping[str, Any], where: str = "config") -> TrialConfi
     return cfg
 
 
-_POSITIVE = ("prior.num_components", "prior.fit_samples", "diffusion.num_steps", "network.width",
+_POSITIVE = ("prior.num_components", "prior.fit_samples", "network.width",
              "network.num_blocks", "network.num_heads", "sampler.num_steps", "sampler.num_hypotheses",
              "train.epochs", "train.batch_size", "train.checkpoint_every", "data.val_subset_size")
 
@@ -233,6 +233,7 @@ def check_ranges(cfg: TrialConfig, where: str = "config") -> None:
         if flat[key] < 1:
             raise PoseDiffError(f"{where}: {key}", "an integer >= 1", repr(flat[key]))
     checks = [
+        ("diffusion.num_steps", cfg.diffusion.num_steps >= 2, "an integer >= 2 (t(sigma) needs two grid points)"),
         ("network.width", cfg.network.width % cfg.network.num_heads == 0,
          f"a multiple of network.num_heads={cfg.network.num_heads}"),
         ("network.dropout", 0.0 <= cfg.network.dropout < 1.0, "a number in [0, 1)"),

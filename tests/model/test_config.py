@@ -35,7 +35,8 @@ def test_subject_lists_become_tuples() -> None:
         ({"train.lr": -1.0}, "train.lr: expected a number > 0"),
         ({"network.width": 30, "network.num_heads": 4}, "multiple of network.num_heads=4"),
         ({"sampler.sigma_min": 5.0, "sampler.sigma_max": 1.0}, "sigma_min < sampler.sigma_max"),
-        ({"diffusion.num_steps": 0}, "diffusion.num_steps: expected an integer >= 1"),
+        ({"diffusion.num_steps": 1}, "diffusion.num_steps: expected an integer >= 2"),
+        ({"sampler.num_steps": 0}, "sampler.num_steps: expected an integer >= 1"),
         ({"sampler": 3}, "expected a mapping"),
     ],
 )
