@@ -6,24 +6,20 @@ import pytest
 import torch
 
 from model.camera import (Camera, camera_to_world, image_coordinates, normalised_intrinsic,
-                          normalize_screen_coordinates, project_to_2d, qrot, world_to_camera)
+                          normalize_screen_coordinates, project_to_2d, qrot, quaternion_to_matrix, world_to_camera)
 from model.h36m_cameras import h36m_cameras
 
 torch.set_num_threads(1)
 CAM = h36m_cameras("S9")[1]
 
 
-def _quat_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrix of the unit quaternion (w, x, y, z) (textbook formula)."""
-    w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
-
-
-def test_qrot_matches_rotation_matrix() -> None:
+def test_quaternion_rotates_like_its_matrix_and_a_known_turn() -> None:
     v = np.random.default_rng(0).normal(size=(5, 17, 3))
-    np.testing.assert_allclose(qrot(CAM.orientation, v), v @ _quat_matrix(CAM.orientation).T, atol=1e-12)
+    np.testing.assert_allclose(qrot(CAM.orientation, v), v @ quaternion_to_matrix(CAM.orientation).T, atol=1e-12)
+    quarter_turn_z = np.array([np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)])
+    np.testing.assert_allclose(qrot(quarter_turn_z, np.array([1.0, 0.0, 0.0])), [0.0, 1.0, 0.0], atol=1e-12)
+    R = quaternion_to_matrix(torch.from_numpy(CAM.orientation))
+    torch.testing.assert_close(R @ R.T, torch.eye(3, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("as_torch", [False, True])
@@ -34,6 +30,13 @@ def test_world_camera_world_identity(as_torch: bool) -> None:
         X, q, t = (torch.from_numpy(a) for a in (X, q, t))
     back = camera_to_world(world_to_camera(X, q, t), q, t)
     np.testing.assert_allclose(np.asarray(back), np.asarray(X), atol=1e-12)
+
+
+def test_float32_stays_float32() -> None:
+    X = np.zeros((2, 17, 3), dtype=np.float32)
+    q, t = CAM.orientation.astype(np.float32), CAM.translation.astype(np.float32)
+    assert world_to_camera(X, q, t).dtype == camera_to_world(X, q, t).dtype == np.float32
+    assert normalize_screen_coordinates(X[..., :2], 1000, 1002).dtype == np.float32
 
 
 def test_world_to_camera_puts_capture_centre_in_front() -> None:
@@ -90,3 +93,13 @@ def test_projection_numpy_and_torch_agree_with_per_frame_intrinsics() -> None:
     assert out_np.shape == (2, 8, 17, 2)
     np.testing.assert_allclose(out_t.numpy(), out_np, atol=1e-12)
     assert not np.allclose(out_np[0], out_np[1])  # different cameras, different projections
+
+
+def test_per_pose_quaternions_match_one_camera_at_a_time() -> None:
+    cams = h36m_cameras("S1")
+    X = np.random.default_rng(6).normal(size=(4, 17, 3))
+    q = np.stack([c.orientation for c in cams])[:, None]  # [4, 1, 4] broadcast over joints
+    t = np.stack([c.translation for c in cams])[:, None]
+    batched = world_to_camera(X, q, t)
+    for i, cam in enumerate(cams):
+        np.testing.assert_allclose(batched[i], world_to_camera(X[i], cam.orientation, cam.translation), atol=1e-12)
