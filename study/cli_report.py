@@ -14,10 +14,12 @@ def report(
     run_dirs: Optional[list[Path]] = typer.Argument(
         None, help="Study result folders (default: every folder under runs/ holding a trials.parquet)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <first RUN_DIR>/report)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
 ) -> None:
     """Write report.md, report.html, CSV tables and PNG plots; print the tables."""
     dirs = list(run_dirs) if run_dirs else default_run_dirs()
-    write_report(dirs, out or dirs[0] / "report", Console())
+    write_report(dirs, out or dirs[0] / "report", Console(), storage)
 
 
 def register(app: typer.Typer) -> None:

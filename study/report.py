@@ -75,10 +75,10 @@ def _banner(data: Studies) -> list[Block]:
                       "the figures will change.", banner=True)]
 
 
-def build_blocks(data: Studies, plots: Sequence[tuple[str, str]]) -> list[Block]:
+def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: str | None = None) -> list[Block]:
     """The whole report, in order, as renderer-neutral blocks."""
     cells, regress = group_cells(data.trials)
-    importances, notes = importance_table(list(data.runs))
+    importances, notes = importance_table(list(data.runs), storage_url)
     blocks: list[Block] = [Heading("posediff-study report", 1), Paragraph(_summary(data)), *_banner(data),
                            Paragraph(SELECTION_NOTE), Heading("Schedule x sampler comparison"),
                            matrix_table(cells, regress), comparison_table(cells, regress),
@@ -96,11 +96,13 @@ def build_blocks(data: Studies, plots: Sequence[tuple[str, str]]) -> list[Block]
     return blocks
 
 
-def write_report(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None) -> list[Block]:
-    """Load, write report.md / report.html / CSVs / PNGs under ``out_dir``, print to ``console``."""
+def write_report(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
+                 storage_url: str | None = None) -> list[Block]:
+    """Load, write report.md / report.html / CSVs / PNGs under ``out_dir``, print to ``console``.
+    Importances come from each run folder's optuna.journal, or from ``storage_url`` (an Optuna RDB URL)."""
     data = load_studies(run_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(data, write_plots(data.trials, data.epochs, out_dir))
+    blocks = build_blocks(data, write_plots(data.trials, data.epochs, out_dir), storage_url)
     (out_dir / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
     (out_dir / "report.html").write_text(to_html(blocks, out_dir, "posediff-study report"), encoding="utf-8")
     write_csvs(blocks, out_dir)

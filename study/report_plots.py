@@ -41,6 +41,11 @@ def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, object]:
     return fig, ax
 
 
+def _legend(ax: object) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+
+
 def _colours(groups: Sequence[str]) -> dict[str, object]:
     palette = colormaps["tab10"]
     return {g: palette(i % 10) for i, g in enumerate(sorted(set(groups)))}
@@ -69,7 +74,7 @@ def curve_plot(trials: Sequence[Record], epochs: Sequence[Record], group: Callab
         labelled.add(name)
     if log_y:
         ax.set_yscale("log")
-    ax.legend(fontsize="small")
+    _legend(ax)
     fig.savefig(path)
 
 
@@ -114,7 +119,7 @@ def pareto_plot(trials: Sequence[Record], path: Path) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(sorted({int(r["nfe"]) for r, _ in points}) or [1], minor=False)
     ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.legend(fontsize="small")
+    _legend(ax)
     fig.savefig(path)
 
 

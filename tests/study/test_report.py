@@ -44,7 +44,7 @@ def _epochs(store: ResultsStore, number: int, trial_id: str, best: float | None,
     num_epochs = {"complete": 3, "pruned": 2, "failed": 1}[status]
     for epoch in range(1, num_epochs + 1):
         val = float("nan") if best is None else best + 10.0 * (num_epochs - epoch)
-        store.record_epoch(EpochRow(STUDY, trial_id, number, epoch, 1.0 / (epoch + number), val, 0.8 * val,
+        store.record_epoch(EpochRow(store.study, trial_id, number, epoch, 1.0 / (epoch + number), val, 0.8 * val,
                                     1e-3, 2.0, 1000.0 + number, 10))
     return num_epochs
 
@@ -56,7 +56,7 @@ def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
     num_epochs = _epochs(store, number, trial_id, best, status)
     done = status == "complete"
     store.record_trial(TrialRow(
-        STUDY, trial_id, number, status, params, num_epochs, best, best, None if best is None else 0.75 * best,
+        store.study, trial_id, number, status, params, num_epochs, best, best, None if best is None else 0.75 * best,
         None if best is None else 0.75 * best, test_mpjpe_mm=best + 3.0 if done else None,
         test_p_mpjpe_mm=0.7 * best if done else None, test_n_mpjpe_mm=best + 1.0 if done else None,
         val_full_mpjpe_mm=best + 0.5 if done else None, oracle_mpjpe_mm=0.6 * best if done else None, nfe=nfe,
@@ -64,21 +64,21 @@ def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
         error="diverged: NaN training loss" if status == "failed" else ""))
 
 
-def build_study(run_dir: Path, running: bool = False) -> Path:
+def build_study(run_dir: Path, running: bool = False, study: str = STUDY) -> Path:
     """The hand-made study: 2 schedules x 2 samplers, a regress reference, a pruned and a failed trial, eval rows."""
-    store = ResultsStore(run_dir, STUDY)
+    store = ResultsStore(run_dir, study)
     for number, spec in enumerate(TRIALS):
         _trial(store, number, spec)
     for source, k, sampler, steps, n, how, nfe, val in EVALS:
         params = {"sampler.name": sampler, "sampler.num_steps": steps, "sampler.num_hypotheses": n,
                   "sampler.aggregate": how}
-        store.record_trial(TrialRow(STUDY, f"{source}/eval-{k}", int(source[1:]), "complete", params, 0, val, val,
+        store.record_trial(TrialRow(study, f"{source}/eval-{k}", int(source[1:]), "complete", params, 0, val, val,
                                     0.75 * val, 0.75 * val, test_mpjpe_mm=val + 3.0, val_full_mpjpe_mm=val, nfe=nfe,
                                     kind="eval"))
-        store.record_epoch(EpochRow(STUDY, f"{source}/eval-{k}", int(source[1:]), 1, 0.0, val, val, 0.0, 1.0, 1.0,
+        store.record_epoch(EpochRow(study, f"{source}/eval-{k}", int(source[1:]), 1, 0.0, val, val, 0.0, 1.0, 1.0,
                                     nfe, kind="eval"))
     if running:
-        store.record_trial(TrialRow(STUDY, "t09", 9, "running", {"diffusion.schedule": "linear", "sampler.name": "edm"},
+        store.record_trial(TrialRow(study, "t09", 9, "running", {"diffusion.schedule": "linear", "sampler.name": "edm"},
                                     1, None, None, None, None))
     store.flush()
     return run_dir
@@ -161,6 +161,16 @@ def test_running_study_gives_a_partial_banner(tmp_path):
     write_report([run_dir], tmp_path / "out")
     assert "> **Partial report: golden still running (1 trial(s) in flight)" in (
         tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_two_studies_pool_into_one_comparison(tmp_path):
+    runs = [build_study(tmp_path / "a", study="study-a"), build_study(tmp_path / "b", study="study-b")]
+    write_report(runs, tmp_path / "out")
+    rows = {(r["schedule"], r["sampler"]): r for r in read_csv(tmp_path / "out" / "comparison.csv")}
+    assert (rows[("cosine", "edm")]["complete"], rows[("cosine", "edm")]["median val MPJPE mm"]) == ("4", "31.00")
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "Studies: study-a (folder a: 9 trials, 3 sweep evaluations); study-b (folder b:" in markdown
+    assert "study study-b: no Optuna journal" in markdown
 
 
 @pytest.mark.slow

@@ -6,11 +6,12 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from model.errors import PoseDiffError
 from study.report_importance import JOURNAL_FILE, importance_table, study_importances
 
 
-def make_study(run_dir, name: str, num_trials: int, params: tuple[str, ...]) -> None:
-    storage = JournalStorage(JournalFileBackend(str(run_dir / JOURNAL_FILE)))
+def make_study(run_dir, name: str, num_trials: int, params: tuple[str, ...], storage=None) -> None:
+    storage = storage or JournalStorage(JournalFileBackend(str(run_dir / JOURNAL_FILE)))
     study = optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
@@ -41,3 +42,14 @@ def test_too_few_trials_or_varying_parameters_give_a_note(tmp_path):
     assert "1 varying parameter(s)" in study_importances(tmp_path, "single")[1]
     assert "not found in optuna.journal" in study_importances(tmp_path, "absent")[1]
     assert "no Optuna journal" in study_importances(tmp_path / "nowhere", "demo")[1]
+
+
+def test_importances_from_an_rdb_url_and_a_bad_url_is_one_clear_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    make_study(tmp_path, "rdb", 6, ("sampler.S_churn",), storage=url)
+    importances, why_not = study_importances(tmp_path / "elsewhere", "rdb", storage_url=url)
+    assert why_not == "" and set(importances) == {"prior.num_components", "sampler.S_churn"}
+    with pytest.raises(PoseDiffError) as err:
+        study_importances(tmp_path, "rdb", storage_url="postgresql://user:secret@127.0.0.1:1/none")
+    assert str(err.value).startswith("--storage: expected a reachable Optuna storage URL, found ")
+    assert "secret" not in str(err.value)
