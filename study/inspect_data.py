@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,6 +11,9 @@ from rich.table import Table
 
 from model.data import PoseSet, Splits
 from model.skeleton import JOINT_NAMES, JOINTS_LEFT, JOINTS_RIGHT, PARENTS, bones
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 # Bones from the ankle up to the head joint; stature ~ their sum / 0.9 (ankle height and crown,
 # Winter 2009 proportions).
@@ -99,7 +103,7 @@ def _example_frames(split: PoseSet, action: int, num: int = 3) -> torch.Tensor:
     return index[torch.linspace(0, len(index) - 1, num + 2).round().long()[1:-1]]
 
 
-def _draw_3d(ax, poses_m: np.ndarray, title: str) -> None:
+def _draw_3d(ax: Axes, poses_m: np.ndarray, title: str) -> None:
     """poses_m [n, 17, 3] root-relative camera frame; drawn upright (up = -y, depth = z)."""
     for k, pose in enumerate(poses_m):
         alpha = 0.35 + 0.65 * (k + 1) / len(poses_m)
@@ -112,7 +116,7 @@ def _draw_3d(ax, poses_m: np.ndarray, title: str) -> None:
     ax.set_xticklabels([]), ax.set_yticklabels([]), ax.set_zticklabels([])
 
 
-def _draw_2d(ax, keypoints: np.ndarray, title: str) -> None:
+def _draw_2d(ax: Axes, keypoints: np.ndarray, title: str) -> None:
     """keypoints [n, 17, 2] normalised screen coordinates (v points down)."""
     for k, kp in enumerate(keypoints):
         alpha = 0.35 + 0.65 * (k + 1) / len(keypoints)

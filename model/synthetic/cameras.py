@@ -44,22 +44,27 @@ def look_at_orientation(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
     return matrix_to_quaternion(np.stack([right, down, forward], axis=1))
 
 
-def camera_rig(num_cameras: int, rng: np.random.Generator) -> list[Camera]:
-    """num_cameras cameras evenly around the capture volume, 4.5-5.5 m out, 1.3-1.9 m high.
+def camera_intrinsics(num_cameras: int, rng: np.random.Generator) -> np.ndarray:
+    """[C, 9] intrinsics (fx, fy, cx, cy, k1, k2, k3, p1, p2) in pixels for 1000x1000 px cameras:
+    f ~ 1150 px, principal point near the centre, small distortion (shared by every subject, as in
+    Human3.6M where only the extrinsics change between sessions)."""
+    focal = rng.uniform(1140.0, 1160.0, (num_cameras, 1)) + np.stack(
+        [np.zeros(num_cameras), rng.uniform(-2.0, 2.0, num_cameras)], -1)
+    principal = RES_PX / 2 + rng.uniform(-10.0, 10.0, (num_cameras, 2))
+    radial = rng.uniform([-0.05, -0.02, -0.005], [0.05, 0.02, 0.005], (num_cameras, 3))
+    tangential = rng.uniform(-0.001, 0.001, (num_cameras, 2))
+    return np.concatenate([focal, principal, radial, tangential], -1)
 
-    Intrinsics: 1000x1000 px, f ~ 1150 px, principal point near the centre, small distortion.
-    """
+
+def camera_rig(intrinsics: np.ndarray, rng: np.random.Generator) -> list[Camera]:
+    """One camera per row of intrinsics [C, 9], evenly around the capture volume (random jitter),
+    4.5-5.5 m from its centre, 1.3-1.9 m high, looking at the centre ~0.9 m above the floor."""
     cameras = []
-    for k in range(num_cameras):
-        azimuth = 2 * np.pi * (k + 0.5) / num_cameras + rng.uniform(-0.15, 0.15)
+    for k, intrinsic in enumerate(intrinsics):
+        azimuth = 2 * np.pi * (k + 0.5) / len(intrinsics) + rng.uniform(-0.15, 0.15)
         distance_m = rng.uniform(4.5, 5.5)
         centre = np.array([distance_m * np.cos(azimuth), distance_m * np.sin(azimuth), rng.uniform(1.3, 1.9)])
         target = np.array([*rng.uniform(-0.2, 0.2, 2), rng.uniform(0.8, 1.0)])
-        focal = rng.uniform(1140.0, 1160.0) + np.array([0.0, rng.uniform(-2.0, 2.0)])
-        principal = RES_PX / 2 + rng.uniform(-10.0, 10.0, 2)
-        radial = rng.uniform([-0.05, -0.02, -0.005], [0.05, 0.02, 0.005])
-        tangential = rng.uniform(-0.001, 0.001, 2)
-        intrinsic = np.concatenate([focal, principal, radial, tangential])
         cameras.append(Camera(id=f"cam{k + 1}", res_w=RES_PX, res_h=RES_PX, intrinsic=intrinsic,
                               orientation=look_at_orientation(centre, target), translation=centre))
     return cameras

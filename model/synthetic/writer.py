@@ -11,7 +11,7 @@ from model.errors import PoseDiffError
 from model.skeleton import JOINTS_LEFT, JOINTS_RIGHT, NUM_JOINTS
 from model.synthetic.activities import ACTIVITIES, perform
 from model.synthetic.body import Body, sample_body, subject_heights_m
-from model.synthetic.cameras import camera_record, camera_rig, detector_noise_px, project_px
+from model.synthetic.cameras import camera_intrinsics, camera_record, camera_rig, detector_noise_px, project_px
 from model.synthetic.motion import animate
 
 GENERATOR_VERSION = 1
@@ -46,12 +46,13 @@ def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_camera
     _check(num_subjects, minutes, num_cameras)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(num_subjects + 1)]
     heights = subject_heights_m(num_subjects, streams[-1])
+    intrinsics = camera_intrinsics(num_cameras, streams[-1])
     num_frames = max(10, round(minutes * 60 * FPS / len(ACTIVITIES)))
     subjects = [f"S{k + 1}" for k in range(num_subjects)]
     positions_3d, positions_2d, cameras = {}, {}, {}
     for subject, height_m, rng in zip(subjects, heights, streams):
         body = sample_body(height_m, rng)
-        rig = camera_rig(num_cameras, rng)
+        rig = camera_rig(intrinsics, rng)
         sequences = subject_sequences(body, num_frames, rng)
         positions_3d[subject] = {a: pos.astype(np.float32) for a, pos in sequences.items()}
         positions_2d[subject] = {a: [(project_px(pos, cam) + detector_noise_px(num_frames, rng)).astype(np.float32)

@@ -10,13 +10,14 @@ import pytest
 
 from model.camera import Camera
 from model.errors import PoseDiffError
+from model.skeleton import PARENTS
 from model.synthetic import GENERATOR_VERSION, build, cache_dir, default_dataset_path, generate
 from model.synthetic.activities import ACTIVITIES
 from model.synthetic.cameras import NOISE_STD_PX, project_px
 from model.synthetic.writer import save_atomic
 
 ANKLES, WRISTS, TORSO = [3, 6], [13, 16], [0, 7, 8]
-PARENTS = [0, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
+PARENT_OR_SELF = [max(parent, 0) for parent in PARENTS]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_bone_lengths_constant_per_subject_and_differ_between_subjects(data):
     per_subject = []
     for subject in data["positions_3d"]:
         p = all_poses(data, subject)
-        lengths = np.linalg.norm(p - p[:, PARENTS], axis=-1)[:, 1:]  # [F, 16]
+        lengths = np.linalg.norm(p - p[:, PARENT_OR_SELF], axis=-1)[:, 1:]  # [F, 16]
         assert np.abs(lengths - np.median(lengths, 0)).max() < 1e-6
         per_subject.append(np.median(lengths, 0))
     assert np.abs(per_subject[0] - per_subject[1]).max() > 0.01
@@ -92,6 +93,16 @@ def test_locomotion_travels_and_stationary_feet_stay(data):
     assert path_m / (len(walking) / data["metadata"]["fps"]) > 0.5  # walks faster than 0.5 m/s
     feet_xy = standing[:, ANKLES, :2].mean(1)
     assert np.linalg.norm(feet_xy - feet_xy[0], axis=-1).max() < 0.1
+
+
+def test_one_rig_of_intrinsics_with_per_subject_extrinsics(data):
+    first, second = data["cameras"]["S1"], data["cameras"]["S2"]
+    assert [c["id"] for c in first] == ["cam1", "cam2"]
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a["intrinsic"], b["intrinsic"])
+        assert np.linalg.norm(a["translation"] - b["translation"]) > 0.01
+        distance_m = np.linalg.norm(a["translation"][:2])
+        assert 2.0 < distance_m < 6.0 and 1150 == pytest.approx(a["intrinsic"][0], abs=20)
 
 
 def test_clean_projection_inside_the_image(data):
