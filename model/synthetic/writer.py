@@ -14,7 +14,7 @@ from model.synthetic.body import Body, sample_body, subject_heights_m
 from model.synthetic.cameras import camera_intrinsics, camera_record, camera_rig, detector_noise_px, project_px
 from model.synthetic.motion import animate
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump whenever the generated data changes: it keys the cache
 FPS = 50
 
 
