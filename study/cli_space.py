@@ -1,6 +1,7 @@
 """`posediff-study check-space FILE`: validate a study spec and print its resolved search space."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,15 @@ def register(app: typer.Typer) -> None:
     app.command("check-space")(check_space)
 
 
-def check_space(file: Path = typer.Argument(..., help="Study spec (YAML), e.g. searchspaces/smoke.yaml.")) -> None:
+def check_space(
+    file: Path = typer.Argument(..., help="Study spec (YAML), e.g. searchspaces/smoke.yaml."),
+    as_json: bool = typer.Option(False, "--json", help="Print the resolved spec and its hash as JSON."),
+) -> None:
     """Validate a study spec and print its search space, fixed values and study settings."""
     spec = load_spec(file)  # PoseDiffError -> one line on stderr, exit 2 (study/cli.py)
+    if as_json:
+        print(json.dumps({"hash": spec.hash, **spec.resolved()}, indent=2))
+        return
     console = Console()
     console.print(settings_table(spec))
     console.print(space_table(spec.params))
