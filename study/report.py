@@ -1,6 +1,7 @@
 """`posediff-study report`: one or more studies' Parquet -> the schedule x sampler comparison (DESIGN 6.4).
 
-Reads trials.parquet / epochs.parquet of each run folder, prints the tables (rich) and writes
+Reads trials.parquet / epochs.parquet of each run folder (and the ``fixed`` values of its
+spec.resolved.yaml, so a parameter the study fixed still labels its trials), prints the tables (rich) and writes
 ``report.md``, ``report.html`` (plots inline), one CSV per table and the PNG plots under the
 output folder. Selection is on validation only; test figures are shown, never ranked.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
+import yaml
 from rich.console import Console
 
 from model.errors import PoseDiffError
@@ -18,9 +20,10 @@ from study.report_importance import importance_table
 from study.report_plots import write_plots
 from study.report_render import Block, Heading, Image, Paragraph, print_blocks, to_html, to_markdown, write_csvs
 from study.report_tables import Record, comparison_table, group_cells, matrix_table, regress_gap_line, test_table
-from study.results import TRIALS_FILE, read_epochs, read_trials
+from study.results import PARAM_PREFIX, TRIALS_FILE, read_epochs, read_trials
 
 RUNS_ROOT = Path("runs")
+SPEC_FILE = "spec.resolved.yaml"  # written next to the results by `posediff-study run`
 SELECTION_NOTE = ("Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
                   "subset, and every best / median below uses complete trials only. Test-split figures are "
                   "evaluated once per trial and never used for selection.")
@@ -43,15 +46,39 @@ def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
     return found
 
 
+def fixed_values(run_dir: Path) -> dict[str, Any]:
+    """The ``fixed`` dotted keys of the resolved spec next to the results ({} when there is none)."""
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        return {}
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PoseDiffError(str(path), "a resolved study spec (YAML)", f"invalid YAML ({type(exc).__name__})") from None
+    fixed = spec.get("fixed", {}) if isinstance(spec, dict) else None
+    if not isinstance(fixed, dict):
+        raise PoseDiffError(f"{path}: fixed", "a mapping of dotted keys to values", type(fixed).__name__)
+    return fixed
+
+
+def _with_fixed(record: Record, fixed: Mapping[str, Any]) -> Record:
+    """A training trial's record with the study's fixed values filled in where the trial lacks the key."""
+    if record["kind"] != "train":
+        return record
+    missing = {PARAM_PREFIX + k: v for k, v in fixed.items() if record.get(PARAM_PREFIX + k) is None}
+    return {**record, **missing}
+
+
 def load_studies(run_dirs: Sequence[Path]) -> Studies:
-    """Read and check every run folder's Parquet; an empty trials table is an error."""
+    """Read and check every run folder's Parquet (plus the spec's fixed values); an empty trials table is an error."""
     runs, trials, epochs = [], [], []
     for run_dir in run_dirs:
         table = read_trials(run_dir)
         if table.num_rows == 0:
             raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one trial row", "an empty table")
         runs += [(Path(run_dir), name) for name in sorted(set(table.column("study").to_pylist()))]
-        trials += table.to_pylist()
+        fixed = fixed_values(run_dir)
+        trials += [_with_fixed(record, fixed) for record in table.to_pylist()]
         epochs += read_epochs(run_dir).to_pylist()
     return Studies(tuple(runs), tuple(trials), tuple(epochs))
 

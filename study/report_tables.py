@@ -82,7 +82,7 @@ class CellSummary:
     compute_unit: str
 
     def compute(self) -> str:
-        return f"{self.compute_h:.3f} {self.compute_unit}"
+        return f"{self.compute_h:.3g} {self.compute_unit}"
 
 
 def scored(records: Iterable[Record]) -> list[Record]:

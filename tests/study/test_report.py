@@ -13,14 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from matplotlib.image import imread
 
 from study.cli import main
+from model.errors import PoseDiffError
 from study.report import write_report
 from study.results import EpochRow, ResultsStore, TrialRow
 
 GOLDEN = Path(__file__).parent / "golden" / "report.md"
 STUDY = "golden"
+# What the study fixed (spec.resolved.yaml): the report fills these in where a trial's params lack them.
+FIXED = {"diffusion.prediction": "x0", "sampler.num_hypotheses": 5, "sampler.aggregate": "mean", "network.width": 64}
 EDM = {"sampler.rho": 7.0, "sampler.sigma_max": 80.0, "sampler.S_churn": 0.0}
 
 # (id, schedule, sampler, status, best val mm, K, extra params, nfe, gpu_s)
@@ -51,8 +55,7 @@ def _epochs(store: ResultsStore, number: int, trial_id: str, best: float | None,
 
 def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
     trial_id, schedule, sampler, status, best, k, extra, nfe, gpu_s = spec
-    params = {"diffusion.schedule": schedule, "sampler.name": sampler, "diffusion.prediction": "x0",
-              "prior.num_components": k, "sampler.num_hypotheses": 5, "sampler.aggregate": "mean", **extra}
+    params = {"diffusion.schedule": schedule, "sampler.name": sampler, "prior.num_components": k, **extra}
     num_epochs = _epochs(store, number, trial_id, best, status)
     done = status == "complete"
     store.record_trial(TrialRow(
@@ -67,6 +70,7 @@ def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
 def build_study(run_dir: Path, running: bool = False, study: str = STUDY) -> Path:
     """The hand-made study: 2 schedules x 2 samplers, a regress reference, a pruned and a failed trial, eval rows."""
     store = ResultsStore(run_dir, study)
+    (run_dir / "spec.resolved.yaml").write_text(yaml.safe_dump({"name": study, "fixed": FIXED}), encoding="utf-8")
     for number, spec in enumerate(TRIALS):
         _trial(store, number, spec)
     for source, k, sampler, steps, n, how, nfe, val in EVALS:
@@ -112,8 +116,8 @@ def test_comparison_cells_and_the_regress_reference(report_dir):
     assert (cosine_edm["complete"], cosine_edm["pruned"], cosine_edm["failed"]) == ("2", "1", "0")
     assert (cosine_edm["best val MPJPE mm"], cosine_edm["median val MPJPE mm"]) == ("28.75", "31.00")
     assert cosine_edm["best trial"] == "t04" and cosine_edm["best trial val P-MPJPE mm"] == "21.56"
-    assert cosine_edm["compute"] == "1.167 GPU-h" and cosine_edm["NFE per pose"] == "19"
-    assert rows[("cosine", "ddim")]["failed"] == "1" and rows[("cosine", "ddim")]["compute"] == "1.000 CPU-h"  # wall_s: 3 x 900 + 900
+    assert cosine_edm["compute"] == "1.17 GPU-h" and cosine_edm["NFE per pose"] == "19"
+    assert rows[("cosine", "ddim")]["failed"] == "1" and rows[("cosine", "ddim")]["compute"] == "1 CPU-h"  # wall_s: 3 x 900 + 900
     assert cosine_edm["best minus regress mm"] == "+1.75"
     assert rows[("regress (reference)", "")]["best val MPJPE mm"] == "27.00"
     markdown = (report_dir / "report.md").read_text(encoding="utf-8")
@@ -161,6 +165,20 @@ def test_running_study_gives_a_partial_banner(tmp_path):
     write_report([run_dir], tmp_path / "out")
     assert "> **Partial report: golden still running (1 trial(s) in flight)" in (
         tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_fixed_values_of_the_spec_fill_the_best_trials_configs(report_dir):
+    rows = {r[""]: r for r in read_csv(report_dir / "best_trials.csv")}
+    assert rows["param.network.width"]["#1 t07"] == "64"
+    assert rows["param.diffusion.prediction"]["#1 t07"] == "regress"  # the trial's own value wins
+    assert rows["param.diffusion.prediction"]["#2 t04"] == "x0"
+
+
+def test_malformed_resolved_spec_is_one_clear_error(tmp_path):
+    run_dir = build_study(tmp_path / STUDY)
+    (run_dir / "spec.resolved.yaml").write_text("fixed: [1, 2]\n", encoding="utf-8")
+    with pytest.raises(PoseDiffError, match="spec.resolved.yaml: fixed: expected a mapping of dotted keys"):
+        write_report([run_dir], tmp_path / "out")
 
 
 def test_two_studies_pool_into_one_comparison(tmp_path):
