@@ -10,7 +10,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from study.report_tables import SAMPLER, SCHEDULE, Record, finite, is_regress, label
+from study.report_tables import SAMPLER, SCHEDULE, Record, finite, is_regress, label, scored
 
 Curves = dict[tuple[str, str], list[Record]]  # (study, trial id) -> epoch rows in epoch order
 
@@ -53,25 +53,26 @@ def _colours(groups: Sequence[str]) -> dict[str, object]:
 
 def curve_plot(trials: Sequence[Record], epochs: Sequence[Record], group: Callable[[Record], str],
                metric: str, path: Path, title: str, ylabel: str, log_y: bool = False) -> None:
-    """One line per trial coloured by its group; each group's best trial (on validation) bold."""
+    """One line per trial coloured by its group, each group's best complete trial bold; a pruned
+    trial's last epoch marked x."""
     by_trial = {(r["study"], r["trial_id"]): r for r in trials if r["kind"] == "train"}
     rows = curves(epochs)
     keys = [k for k in rows if k in by_trial]
     colours = _colours([group(by_trial[k]) for k in keys])
-    best: dict[str, tuple[float, tuple[str, str]]] = {}
-    for k in keys:
-        score = by_trial[k]["best_val_mpjpe_mm"]
-        if finite(score):
-            best[group(by_trial[k])] = min(best.get(group(by_trial[k]), (score, k)), (score, k))
+    best: dict[str, tuple[str, str]] = {}
+    for record in scored(by_trial[k] for k in keys):  # best first
+        best.setdefault(group(record), (record["study"], record["trial_id"]))
     fig, ax = _figure(title, "epoch", ylabel)
     labelled: set[str] = set()
     for k in keys:
-        name = group(by_trial[k])
-        bold = best.get(name, (None, None))[1] == k
+        name, bold, pruned = group(by_trial[k]), best.get(group(by_trial[k])) == k, by_trial[k]["status"] == "pruned"
         ax.plot([r["epoch"] for r in rows[k]], [r[metric] for r in rows[k]], color=colours[name],
-                linewidth=2.6 if bold else 1.0, alpha=1.0 if bold else 0.45,
+                linewidth=2.6 if bold else 1.0, alpha=1.0 if bold else 0.45, zorder=3 if bold else 2,
+                marker="x" if pruned else ("o" if len(rows[k]) == 1 else None), markevery=[len(rows[k]) - 1],
                 label=f"{name} (best: {k[1]})" if bold else (None if name in labelled else name))
         labelled.add(name)
+    if any(by_trial[k]["status"] == "pruned" for k in keys):
+        ax.plot([], [], "x", color="grey", label="pruned here")
     if log_y:
         ax.set_yscale("log")
     _legend(ax)
