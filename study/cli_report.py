@@ -12,10 +12,10 @@ from study.report import default_run_dirs, write_report
 
 def report(
     run_dirs: Optional[list[Path]] = typer.Argument(
-        None, help="Study result folders (default: every folder under runs/ holding a trials.parquet)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <first RUN_DIR>/report)."),
+        None, metavar="RUN_DIR", help="Study result folders (default: every folder under runs/ holding a trials.parquet)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: <first RUN_DIR>/report)."),
     storage: Optional[str] = typer.Option(
-        None, "--storage", help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
+        None, "--storage", metavar="URL", help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
 ) -> None:
     """Write report.md, report.html, CSV tables and PNG plots; print the tables."""
     dirs = list(run_dirs) if run_dirs else default_run_dirs()
