@@ -56,12 +56,17 @@ class StudySpec:
         """Sample this trial's parameters: dotted keys -> values; conditional ones only when they hold."""
         return suggest_params(self.params, trial, self.fixed)
 
-    def trial_config(self, params: Mapping[str, Any]) -> TrialConfig:
-        """Fixed values + sampled ``params`` (+ ``train.epochs = max_epochs``), validated."""
-        values = {**self.fixed, "train.epochs": self.max_epochs}
+    def expand(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Optuna's ``trial.params`` -> dotted trial-config keys (a joint ``a+b`` label becomes a and b)."""
+        out: dict[str, Any] = {}
         for key, value in params.items():
             joint = next((p for p in self.params if JOINT in key and p.key == key), None)
-            values.update(joint.expand(value) if joint else {key: value})
+            out.update(joint.expand(value) if joint else {key: value})
+        return out
+
+    def trial_config(self, params: Mapping[str, Any]) -> TrialConfig:
+        """Fixed values + sampled ``params`` (+ ``train.epochs = max_epochs``), validated."""
+        values = {**self.fixed, **self.expand(params), "train.epochs": self.max_epochs}
         return trial_config(values, where=str(self.source))
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:

@@ -108,6 +108,8 @@ def test_joint_categorical_sets_each_key(tmp_path: Path) -> None:
     params = spec.suggest(optuna.trial.FixedTrial({"diffusion.schedule+sampler.name": "cosine+edm",
                                                    "sampler.S_churn": 2.0}))
     assert params == {"diffusion.schedule": "cosine", "sampler.name": "edm", "sampler.S_churn": 2.0}
+    assert spec.expand({"diffusion.schedule+sampler.name": "linear+ddpm", "sampler.S_churn": 1.0}) == {
+        "diffusion.schedule": "linear", "sampler.name": "ddpm", "sampler.S_churn": 1.0}
     cfg = spec.trial_config({"diffusion.schedule+sampler.name": "linear+ddpm"})  # Optuna's own params
     assert (cfg.diffusion.schedule, cfg.sampler.name) == ("linear", "ddpm")
 
