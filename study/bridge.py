@@ -216,7 +216,8 @@ class OptunaPruningScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         """One epoch's result: report to Optuna, then prune, cap at max epochs, or continue."""
-        tune_id, step = trial.trial_id, int(result.get("training_iteration", 0))
+        tune_id = trial.trial_id
+        step = int(result.get("epoch", result.get("training_iteration", 0)))  # epoch survives a restore
         value = result.get(self._metric)
         if not self.link.is_running(tune_id):
             return TrialScheduler.STOP

@@ -65,13 +65,10 @@ class ResultsCallback(tune.Callback):
             self._shown_s = now
             self.view(self.snapshot(), event)
 
-    def _previous(self, tune_id: str) -> TrialRow | None:
-        return next((r for r in self.store.trials() if r.trial_id == tune_id and r.kind == "train"), None)
-
     def _trial_row(self, trial: Any, result: dict | None) -> TrialRow:
         """The trial's row: the previous one updated with Optuna's status and ``result``."""
         tune_id, result = trial.trial_id, result or {}
-        prev = self._previous(tune_id) or TrialRow(
+        prev = self.store.trial(tune_id) or TrialRow(
             study=self.link.spec.name, trial_id=tune_id, trial_number=self._number(trial),
             status="running", params=dict(trial.config), epochs_run=0, best_val_mpjpe_mm=None,
             final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None, final_val_p_mpjpe_mm=None)
@@ -138,7 +135,7 @@ class ResultsCallback(tune.Callback):
 
     def _sync_changed(self, by_id: dict[str, Any]) -> None:
         for tune_id in sorted(self.link.changed):
-            prev = self._previous(tune_id)
+            prev = self.store.trial(tune_id)
             if tune_id in by_id:
                 self.store.record_trial(self._trial_row(by_id[tune_id], None))
             elif prev is not None:
