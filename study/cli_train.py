@@ -1,0 +1,153 @@
+"""`posediff-study train` (one configuration, no Ray) and `posediff-study evaluate` (a saved lifter)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from model.checkpoint import load_lifter
+from model.config import TrialConfig, check_ranges, coerce, to_nested_dict, trial_config
+from model.data import load_splits
+from model.errors import PoseDiffError
+from model.evaluate import EvalResult, evaluate
+from model.train import EpochMetrics, fit, resolve_device
+
+console = Console(stderr=True)
+
+
+def read_trial_config(path: Path) -> TrialConfig:
+    """A nested trial-config YAML file (sections data / prior / diffusion / network / sampler / train)."""
+    if not path.is_file():
+        raise PoseDiffError(str(path), "a YAML trial-config file", "no such file")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PoseDiffError(str(path), "valid YAML", str(exc).replace("\n", " ")) from exc
+    if not isinstance(values, dict):
+        raise PoseDiffError(str(path), "a mapping of config sections", type(values).__name__)
+    return trial_config(values, where=str(path))
+
+
+def with_overrides(cfg: TrialConfig, overrides: dict[str, Any], where: str = "command line") -> TrialConfig:
+    """cfg with dotted-key overrides (None values skipped), each checked against its type, then ranges."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if value is not None:
+            section, _, name = key.partition(".")
+            sections.setdefault(section, {})[name] = coerce(key, value, where)
+    cfg = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s), **kw) for s, kw in sections.items()})
+    check_ranges(cfg, where)
+    return cfg
+
+
+def _set_threads(threads: Optional[int]) -> None:
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def train_command(
+    config: Path = typer.Option(..., "--config", help="Nested trial-config YAML (see configs/lifter.yaml)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the synthetic dataset)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override train.epochs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/train-<timestamp>)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (default: all CPUs)."),
+) -> None:
+    """Train one configuration without Ray: metrics.jsonl, config.yaml and lifter.pt under --out."""
+    cfg = with_overrides(read_trial_config(config), {"data.path": data, "train.epochs": epochs})
+    _set_threads(threads)
+    out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_nested_dict(cfg), sort_keys=False))
+    splits = load_splits(cfg.data)
+    (out / "metrics.jsonl").write_text("")
+    with Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("train", total=cfg.train.epochs, info="fitting prior")
+
+        def on_epoch(m: EpochMetrics, checkpoint) -> None:
+            with (out / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(dataclasses.asdict(m)) + "\n")
+            if m.epoch % cfg.train.checkpoint_every == 0 or m.epoch == cfg.train.epochs:
+                checkpoint(out / "lifter.pt")
+            progress.update(task, completed=m.epoch, info=f"loss {m.train_loss:.4f}  val MPJPE "
+                            f"{m.val_mpjpe_mm:.1f} mm  {m.samples_per_s:,.0f} samples/s")
+
+        result = fit(cfg, splits, on_epoch=on_epoch)
+    last = result.epochs[-1]
+    console.print(f"val MPJPE {last.val_mpjpe_mm:.1f} mm, P-MPJPE {last.val_p_mpjpe_mm:.1f} mm -> {out / 'lifter.pt'}")
+
+
+def evaluate_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="A lifter.pt written by train or a study."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
+    split: str = typer.Option("test", "--split", help="val | test"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="ddpm | ddim | edm"),
+    steps: Optional[int] = typer.Option(None, "--steps"),
+    hypotheses: Optional[int] = typer.Option(None, "--hypotheses"),
+    aggregate: Optional[str] = typer.Option(None, "--aggregate", help="mean | median | reproj"),
+    eta: Optional[float] = typer.Option(None, "--eta"),
+    rho: Optional[float] = typer.Option(None, "--rho"),
+    sigma_min: Optional[float] = typer.Option(None, "--sigma-min"),
+    sigma_max: Optional[float] = typer.Option(None, "--sigma-max"),
+    s_churn: Optional[float] = typer.Option(None, "--s-churn"),
+    s_tmin: Optional[float] = typer.Option(None, "--s-tmin"),
+    s_tmax: Optional[float] = typer.Option(None, "--s-tmax"),
+    s_noise: Optional[float] = typer.Option(None, "--s-noise"),
+    batch_size: int = typer.Option(1024, "--batch-size"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Evaluate a saved lifter on a split (no retraining); sampler settings may be overridden."""
+    if split not in ("val", "test"):
+        raise PoseDiffError("--split", "'val' or 'test'", repr(split))
+    lifter, cfg = load_lifter(checkpoint)
+    cfg = with_overrides(cfg, {
+        "data.path": data, "sampler.name": sampler, "sampler.num_steps": steps,
+        "sampler.num_hypotheses": hypotheses, "sampler.aggregate": aggregate, "sampler.eta": eta,
+        "sampler.rho": rho, "sampler.sigma_min": sigma_min, "sampler.sigma_max": sigma_max,
+        "sampler.S_churn": s_churn, "sampler.S_tmin": s_tmin, "sampler.S_tmax": s_tmax, "sampler.S_noise": s_noise})
+    _set_threads(threads)
+    device = resolve_device(cfg.train.device)
+    part = getattr(load_splits(cfg.data), split).to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    result = evaluate(lifter.to(device), part, cfg.sampler, batch_size=batch_size, generator=generator)
+    if as_json:
+        print(json.dumps(result_dict(result, cfg, split)))
+    else:
+        Console().print(result_table(result, split))
+
+
+def result_dict(result: EvalResult, cfg: TrialConfig, split: str) -> dict[str, Any]:
+    """JSON-ready summary: overall errors, oracles, per-action tables, the sampler used."""
+    return {"split": split, "sampler": dataclasses.asdict(cfg.sampler), **dataclasses.asdict(result)}
+
+
+def result_table(result: EvalResult, split: str) -> Table:
+    """Rich table: per action and overall MPJPE / P-MPJPE / N-MPJPE, then oracle best-of-N."""
+    table = Table(title=f"{split}: {result.num_frames} frames, N={result.num_hypotheses}, NFE={result.nfe}")
+    for column in ("action", "frames", "MPJPE mm", "P-MPJPE mm", "N-MPJPE mm"):
+        table.add_column(column, justify="left" if column == "action" else "right")
+    by_action = (result.mpjpe_by_action, result.p_mpjpe_by_action, result.n_mpjpe_by_action)
+    for action, num_frames in by_action[0].num_frames.items():
+        table.add_row(action, str(num_frames), *(f"{t.per_action_mm[action]:.1f}" for t in by_action))
+    table.add_row("overall", str(result.num_frames), f"{result.mpjpe_mm:.1f}", f"{result.p_mpjpe_mm:.1f}",
+                  f"{result.n_mpjpe_mm:.1f}", style="bold")
+    table.add_row("oracle best pose", "", f"{result.oracle_pose_mpjpe_mm:.1f}", "", "")
+    table.add_row("oracle best joint", "", f"{result.oracle_joint_mpjpe_mm:.1f}", "", "")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `train` and `evaluate` to the CLI."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
