@@ -124,8 +124,10 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
     if resuming and tune.Tuner.can_restore(os.path.join(storage, name)):
         tuner = tune.Tuner.restore(os.path.join(storage, name), trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
-        # Ray unpickles our callback from tuner.pkl without its view (it is not picklable).
-        for callback in tuner._local_tuner.get_run_config().callbacks or []:
+        # Ray unpickles our callback from tuner.pkl without its view (not picklable); with Ray Client
+        # the tuner lives remotely and the study runs without a live view.
+        local = getattr(tuner, "_local_tuner", None)
+        for callback in (local.get_run_config().callbacks or []) if local else []:
             if isinstance(callback, ResultsCallback):
                 callback.view = view
         return tuner
