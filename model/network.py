@@ -54,8 +54,9 @@ class JointAttention(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """h: [J, B, H] joint-major -> [J, B, H]."""
         J, B, H = h.shape
-        qkv = self.qkv(h).view(J, B, 3, self.num_heads, H // self.num_heads)
-        q, k, v = qkv.permute(2, 1, 3, 0, 4).unbind(0)  # each [B, heads, J, H/heads]
+        # split (not unbind) so backward gathers the q/k/v gradients with one concat copy
+        q, k, v = (z.view(J, B, self.num_heads, H // self.num_heads).permute(1, 2, 0, 3)
+                   for z in self.qkv(h).split(H, dim=-1))  # each [B, heads, J, H/heads]
         out = F.scaled_dot_product_attention(q, k, v)  # [B, heads, J, H/heads]
         return self.proj(out.permute(2, 0, 1, 3).reshape(J, B, H))
 
