@@ -33,7 +33,7 @@ def write_spec(folder: Path, name: str, data: Path, **sections: Any) -> Path:
                          "prior.fit_samples": 1000, "sampler.num_hypotheses": 1})
     raw.update(sections)
     path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
 

@@ -107,8 +107,6 @@ def start_ray(options: RunOptions) -> None:
     """Connect to the cluster at ``options.address``, or start a local Ray (no dashboard)."""
     if ray.is_initialized():
         return
-    # Forced experiment snapshots (CheckpointConfig.num_to_keep) are wanted: they keep resume exact.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if options.address:
         ray.init(address=options.address, **quiet)
@@ -150,6 +148,10 @@ def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) ->
     storage, name = experiment_path(spec, options)
     link = OptunaLink(spec, run_dir, options.storage_url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Our live view replaces Tune's console output; forced experiment snapshots
+    # (CheckpointConfig.num_to_keep) are wanted, they keep a resume exact.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not (resuming and is_finished(spec, optuna_counts(link))):
         start_ray(options)
         build_tuner(spec, options, view, resuming).fit()
