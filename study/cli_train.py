@@ -6,21 +6,20 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import torch
 import typer
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.checkpoint import load_lifter
 from model.config import TrialConfig, check_ranges, coerce, to_nested_dict, trial_config
-from model.data import load_splits
 from model.errors import PoseDiffError
-from model.evaluate import EvalResult, evaluate
-from model.train import EpochMetrics, fit, resolve_device
+
+if TYPE_CHECKING:  # torch and the lifter load only when a command runs (fast --help, fast config errors)
+    from model.evaluate import EvalResult
+    from model.train import EpochMetrics
 
 console = Console(stderr=True)
 
@@ -51,6 +50,8 @@ def with_overrides(cfg: TrialConfig, overrides: dict[str, Any], where: str = "co
 
 
 def _set_threads(threads: Optional[int]) -> None:
+    import torch
+
     torch.set_num_threads(threads or os.cpu_count() or 1)
 
 
@@ -62,6 +63,9 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (default: all CPUs)."),
 ) -> None:
     """Train one configuration without Ray: metrics.jsonl, config.yaml and lifter.pt under --out."""
+    from model.data import load_splits
+    from model.train import fit
+
     cfg = with_overrides(read_trial_config(config), {"data.path": data, "train.epochs": epochs})
     _set_threads(threads)
     out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
@@ -73,7 +77,7 @@ def train_command(
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("train", total=cfg.train.epochs, info="fitting prior")
 
-        def on_epoch(m: EpochMetrics, checkpoint) -> None:
+        def on_epoch(m: EpochMetrics, checkpoint: Any) -> None:
             with (out / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(dataclasses.asdict(m)) + "\n")
             if m.epoch % cfg.train.checkpoint_every == 0 or m.epoch == cfg.train.epochs:
@@ -108,6 +112,13 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Evaluate a saved lifter on a split (no retraining); sampler settings may be overridden."""
+    import torch
+
+    from model.checkpoint import load_lifter
+    from model.data import load_splits
+    from model.evaluate import evaluate
+    from model.train import resolve_device
+
     if split not in ("val", "test"):
         raise PoseDiffError("--split", "'val' or 'test'", repr(split))
     lifter, cfg = load_lifter(checkpoint)
