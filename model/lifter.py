@@ -74,11 +74,6 @@ class DiffusionLifter(nn.Module):
         """The discrete schedule as held in this module's buffers."""
         return Schedule(betas=self.betas, abar=self.abar)
 
-    @property
-    def num_steps(self) -> int:
-        """T, the number of trained diffusion steps."""
-        return int(self.abar.shape[0])
-
     def _standardised(self, x: Tensor) -> Tensor:
         """x: [B, 48] metres -> [B, 48] standardised."""
         return (x - self.pose_mean) / self.pose_std
@@ -100,9 +95,7 @@ class DiffusionLifter(nn.Module):
         x0_flat = flatten_pose(x0)
         target_x0 = self._standardised(x0_flat)
         if self.diffusion.prediction == "regress":
-            t0 = x0.new_zeros(x0.shape[0])
-            out = self.denoiser(torch.zeros_like(x0), c, t0, None)
-            return (flatten_pose(out) - target_x0).square().mean()
+            return (flatten_pose(self._regress(c)) - target_x0).square().mean()
         B, schedule, prior = x0.shape[0], self.schedule, self.prior
         t = draw_timesteps(B, schedule, x0.device, generator)
         m = draw_components(x0_flat, prior, self.prior_cfg.component, generator)
@@ -118,6 +111,12 @@ class DiffusionLifter(nn.Module):
         if self.diffusion.prediction == "eps":
             return eps
         return v_target(self.prior.whiten(x0, m), eps, self.abar[t - 1])
+
+    def _regress(self, c: Tensor) -> Tensor:
+        """The `regress` reference: same trunk, state zeros, t fixed at 0. c: [B, 17, 2] -> [B, 17, 3] standardised."""
+        B = c.shape[0]
+        m = torch.zeros(B, dtype=torch.long, device=c.device)
+        return self.denoiser(c.new_zeros(B, NUM_JOINTS, 3), c, c.new_zeros(B), self._m_input(m))
 
     def _m_input(self, m: Tensor) -> Tensor | None:
         return m if self.network_cfg.component_embedding else None
@@ -157,8 +156,7 @@ class DiffusionLifter(nn.Module):
     def sample(self, c: Tensor, cfg: SamplerConfig, generator: torch.Generator | None = None) -> Tensor:
         """N hypotheses per pose (DESIGN 4.5, 4.6). c: [B, 17, 2] -> hyps [B, N, 17, 3] metres root-relative."""
         if self.diffusion.prediction == "regress":
-            out = self.denoiser(c.new_zeros(c.shape[0], NUM_JOINTS, 3), c, c.new_zeros(c.shape[0]), None)
-            return unflatten_pose(self.destandardise(out)).unsqueeze(1)
+            return unflatten_pose(self.destandardise(self._regress(c))).unsqueeze(1)
         B, N = c.shape[0], cfg.num_hypotheses
         c_rep = c.repeat_interleave(N, dim=0)  # hypotheses folded into the batch: [B * N, 17, 2]
         m = self.prior.sample_components(B * N, generator)  # m ~ pi per chain
