@@ -7,6 +7,7 @@ has started. Any problem raises one :class:`PoseDiffError` line ``<file>: <key>:
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def load_spec(path: str | Path) -> StudySpec:
         include_regress_reference=expect_bool(raw.get("reference", False), f"{where}: reference"))
     _check_enumerable(spec, where)
     spec.corner_configs()
-    return StudySpec(**{**spec.__dict__, "hash": spec_hash(spec.resolved())})
+    return dataclasses.replace(spec, hash=spec_hash(spec.resolved()))
 
 
 def _check_enumerable(spec: StudySpec, where: str) -> None:
@@ -151,9 +152,8 @@ def _section(raw: Any, defaults: dict[str, Any], where: str, prefix: str) -> dic
     section = expect_mapping({} if raw is None else raw, f"{where}: {prefix}")
     check_known_keys(section, defaults, where, prefix)
     values = {**defaults, **section}
-    for key, value in values.items():
-        integer = prefix == "budget"
-        expect_positive(value, f"{where}: {prefix}.{key}", integer=integer,
+    for key, value in values.items():  # budget: counts; resources: CPUs and GPUs (fractions allowed)
+        expect_positive(value, f"{where}: {prefix}.{key}", integer=prefix == "budget",
                         allow_zero=key in ("max_failures", "gpus_per_trial"))
     return values
 
