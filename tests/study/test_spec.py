@@ -91,6 +91,7 @@ def test_conditional_params_present_exactly_when_condition_holds(tmp_path: Path,
         cfg = spec.trial_config(params)
         assert cfg.sampler.name == params["sampler.name"] and cfg.network.width == 64
         study.tell(trial, float(i % 7))
+        assert spec.suggest(study.trials[-1]) == params  # a FrozenTrial replays the same params (restore)
     assert set(names) == {"ddim", "edm"}
 
 
