@@ -52,7 +52,7 @@ def efficiency(folder: Path, data: Path, num_trials: int) -> dict[str, Any]:
     """Busy time / (wall x slots) for ``num_trials`` trials of 3 epochs, no pruning."""
     spec = write_spec(folder, "efficiency", data, pruner={"name": "none"}, sampler={"name": "random", "seed": 0},
                       budget={"num_trials": num_trials, "max_epochs": 3, "max_concurrent_trials": SLOTS,
-                              "checkpoint_every": 1, "max_failures": 0})
+                              "checkpoint_every": 3, "max_failures": 0})
     wall_s, rows = run(spec, folder / "efficiency")
     busy_s = sum(r["wall_s"] for r in rows)
     return {"figure": "orchestration_efficiency", "value": round(busy_s / (wall_s * SLOTS), 3),

@@ -105,12 +105,13 @@ def _resume_file(into: Path) -> Path | None:
 
 def run_trial(config: dict[str, Any], spec: StudySpec) -> None:
     """Train one trial of ``spec`` with the dotted params in ``config`` (Ray Tune function trainable)."""
+    clock = time.perf_counter(), time.process_time()  # busy time starts here
     cfg = spec.trial_config(config)
     allotted = tune.get_context().get_trial_resources().required_resources
     cpus, gpus = float(allotted.get("CPU", 1.0)), float(allotted.get("GPU", 0.0))
     torch.set_num_threads(num_threads(cpus))
     device = trial_device(gpus)
-    reporter = _Reporter(spec, device, gpus, node_label())
+    reporter = _Reporter(spec, device, gpus, node_label(), *clock)
     splits = cached_splits(cfg.data)
     with tempfile.TemporaryDirectory(prefix="posediff-restore-") as restore_dir:
         fitted = fit(cfg, splits, on_epoch=reporter, resume_from=_resume_file(Path(restore_dir)), device=device)
