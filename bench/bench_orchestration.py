@@ -5,7 +5,7 @@
 2. Pruning's saving: epochs run with the median pruner / with ``pruner: none``, same random-sampler
    seed (so the same trial parameters in the same order), with both studies' best val MPJPE.
 
-    python bench/bench_orchestration.py [--num-trials 16] [--skip-pruning]
+    python bench/bench_orchestration.py [--num-trials 16] [--samples-per-epoch 2048 16384] [--skip-pruning]
 """
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ SMOKE = Path(__file__).resolve().parents[1] / "searchspaces" / "smoke.yaml"
 SLOTS = 2
 
 
-def write_spec(folder: Path, name: str, data: Path, **sections: Any) -> Path:
+def write_spec(folder: Path, name: str, data: Path, samples_per_epoch: int = 2048, **sections: Any) -> Path:
     """smoke.yaml on the small synthetic dataset, one CPU per trial, with ``sections`` replaced."""
     raw = yaml.safe_load(SMOKE.read_text())
     raw.update(name=name, data={"path": str(data), "val_subset_size": 128}, resources={"cpus_per_trial": 1})
-    raw["fixed"].update({"network.width": 16, "network.num_heads": 2, "train.samples_per_epoch": 2048,
+    raw["fixed"].update({"network.width": 16, "network.num_heads": 2, "train.samples_per_epoch": samples_per_epoch,
                          "prior.fit_samples": 1000, "sampler.num_hypotheses": 1})
     raw.update(sections)
     path = folder / f"{name}.yaml"
@@ -48,16 +48,17 @@ def run(spec_file: Path, out: Path) -> tuple[float, list[dict]]:
     return time.perf_counter() - start, read_trials(out).to_pylist()
 
 
-def efficiency(folder: Path, data: Path, num_trials: int) -> dict[str, Any]:
+def efficiency(folder: Path, data: Path, num_trials: int, samples_per_epoch: int) -> dict[str, Any]:
     """Busy time / (wall x slots) for ``num_trials`` trials of 3 epochs, no pruning."""
-    spec = write_spec(folder, "efficiency", data, pruner={"name": "none"}, sampler={"name": "random", "seed": 0},
+    spec = write_spec(folder, f"efficiency-{samples_per_epoch}", data, samples_per_epoch,
+                      pruner={"name": "none"}, sampler={"name": "random", "seed": 0},
                       budget={"num_trials": num_trials, "max_epochs": 3, "max_concurrent_trials": SLOTS,
                               "checkpoint_every": 3, "max_failures": 0})
-    wall_s, rows = run(spec, folder / "efficiency")
+    wall_s, rows = run(spec, folder / spec.stem)
     busy_s = sum(r["wall_s"] for r in rows)
     return {"figure": "orchestration_efficiency", "value": round(busy_s / (wall_s * SLOTS), 3),
             "busy_s": round(busy_s, 1), "wall_s": round(wall_s, 1), "slots": SLOTS, "num_trials": len(rows),
-            "mean_trial_s": round(busy_s / len(rows), 2)}
+            "mean_trial_s": round(busy_s / len(rows), 2), "samples_per_epoch": samples_per_epoch}
 
 
 def pruning(folder: Path, data: Path) -> list[dict[str, Any]]:
@@ -82,6 +83,8 @@ def pruning(folder: Path, data: Path) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-trials", type=int, default=16)
+    parser.add_argument("--samples-per-epoch", type=int, nargs="+", default=[2048, 16384],
+                        help="trial length: one efficiency figure per value")
     parser.add_argument("--skip-pruning", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -91,9 +94,10 @@ def main() -> None:
         from model.synthetic import generate
 
         data = generate(folder / "synthetic.npz", seed=0, num_subjects=4, minutes=0.3, num_cameras=2)
-        ray.init(num_cpus=SLOTS, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        ray.init(address="local", num_cpus=SLOTS, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
         try:
-            print(json.dumps(efficiency(folder, data, args.num_trials)), flush=True)
+            for samples in args.samples_per_epoch:
+                print(json.dumps(efficiency(folder, data, args.num_trials, samples)), flush=True)
             for figure in [] if args.skip_pruning else pruning(folder, data):
                 print(json.dumps(figure), flush=True)
         finally:

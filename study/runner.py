@@ -111,7 +111,7 @@ def start_ray(options: RunOptions) -> None:
     if options.address:
         ray.init(address=options.address, **quiet)
     else:
-        ray.init(num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
 
 
 def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resuming: bool) -> tune.Tuner:

@@ -26,7 +26,7 @@ WIDE_LR = {"train.lr": {"type": "float", "low": 1.0e-6, "high": 1.0e-2, "log": T
 def local_ray(posediff_cache: Path):
     """One local Ray for the module's studies (ray.init costs seconds on 2 cores)."""
     torch.set_num_threads(1)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     yield
     ray.shutdown()
 
