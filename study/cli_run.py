@@ -17,7 +17,7 @@ from study.runner import RunOptions, StudyOutcome, run_study
 from study.secrets import redact_url
 from study.spec import StudySpec, load_spec
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copyable
 INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C
 
 
@@ -32,7 +32,7 @@ def progress_view(spec: StudySpec, quiet: bool) -> Iterator[View]:
     if quiet:
         def log(snapshot: StudyProgress, event: str | None) -> None:
             if event is not None:
-                console.print(f"{event} | {progress_line(snapshot)}", markup=False, highlight=False, soft_wrap=True)
+                console.print(f"{event} | {progress_line(snapshot)}", markup=False, highlight=False)
         yield log
         return
     with Live(render_progress(_empty(spec)), console=console, refresh_per_second=2) as live:
