@@ -20,17 +20,16 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    """Attach the command modules (each exposes `register(app)`)."""
-    import importlib
+@app.callback()
+def _group() -> None:
+    """Keeps `posediff-study` a command group whatever commands are registered."""
 
-    for name in ("cli_data", "cli_train", "cli_run", "cli_report", "cli_space"):
-        try:
-            module = importlib.import_module(f"study.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"study.{name}":
-                raise
-            continue
+
+def _register() -> None:
+    """Attach the command modules (each exposes `register(app)`; heavy imports wait for their command)."""
+    from study import cli_data, cli_report, cli_run, cli_space, cli_train
+
+    for module in (cli_data, cli_train, cli_space, cli_run, cli_report):
         module.register(app)
 
 

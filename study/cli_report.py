@@ -7,8 +7,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from study.report import default_run_dirs, write_report
-
 
 def report(
     run_dirs: Optional[list[Path]] = typer.Argument(
@@ -18,6 +16,8 @@ def report(
         None, "--storage", metavar="URL", help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
 ) -> None:
     """Write report.md, report.html, CSV tables and PNG plots; print the tables."""
+    from study.report import default_run_dirs, write_report  # pandas/matplotlib/sklearn only when used
+
     dirs = list(run_dirs) if run_dirs else default_run_dirs()
     write_report(dirs, out or dirs[0] / "report", Console(), storage)
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
-from study.bridge import JOURNAL_NAME
-from study.callbacks import View
 from study.live import StudyProgress, progress_line, render_progress
-from study.runner import RunOptions, StudyOutcome, run_study
 from study.secrets import redact_url
 from study.spec import StudySpec, load_spec
+
+if TYPE_CHECKING:  # Ray and torch load only when a study runs (keeps every other command fast)
+    from study.callbacks import View
+    from study.runner import RunOptions, StudyOutcome
 
 console = Console(stderr=True, soft_wrap=True)  # paths and commands stay copyable
 INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C
@@ -40,6 +41,8 @@ def progress_view(spec: StudySpec, quiet: bool) -> Iterator[View]:
 
 
 def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
+    from study.bridge import JOURNAL_NAME
+
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
     console.print(f"Optuna trials: {counts}", markup=False)
     console.print(f"results: {outcome.run_dir} (trials.parquet, epochs.parquet, spec.resolved.yaml)", markup=False)
@@ -62,6 +65,8 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="One log line per trial event instead of a live view."),
 ) -> None:
     """Run a study: Optuna samples and prunes, Ray Tune places trials, Parquet records every epoch."""
+    from study.runner import RunOptions, run_study
+
     spec = load_spec(space)
     options = RunOptions(out=out, resume=resume, address=address, storage_url=storage, storage_path=storage_path)
     with progress_view(spec, quiet) as view:
