@@ -28,6 +28,7 @@ class DataConfig:
     test_subjects: tuple[str, ...] | None = None
     val_subset_size: int = 2048  # fixed, seeded validation subset checked every epoch
     val_subset_seed: int = 0
+    eval_subset_size: int | None = None  # end-of-trial val/test evaluation; None: the full splits
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ def trial_config(values: Mapping[str, Any], where: str = "config") -> TrialConfi
 _POSITIVE = ("prior.num_components", "prior.fit_samples", "network.width",
              "network.num_blocks", "network.num_heads", "sampler.num_steps", "sampler.num_hypotheses",
              "train.epochs", "train.batch_size", "train.checkpoint_every", "data.val_subset_size")
+_POSITIVE_OR_NONE = ("data.eval_subset_size", "train.samples_per_epoch")
 
 
 def check_ranges(cfg: TrialConfig, where: str = "config") -> None:
@@ -232,6 +234,9 @@ def check_ranges(cfg: TrialConfig, where: str = "config") -> None:
     for key in _POSITIVE:
         if flat[key] < 1:
             raise PoseDiffError(f"{where}: {key}", "an integer >= 1", repr(flat[key]))
+    for key in _POSITIVE_OR_NONE:
+        if flat[key] is not None and flat[key] < 1:
+            raise PoseDiffError(f"{where}: {key}", "an integer >= 1 or null", repr(flat[key]))
     checks = [
         ("diffusion.num_steps", cfg.diffusion.num_steps >= 2, "an integer >= 2 (t(sigma) needs two grid points)"),
         ("network.width", cfg.network.width % cfg.network.num_heads == 0,

@@ -180,9 +180,7 @@ def _train_epoch(state: _State, train: PoseSet, device: torch.device) -> float:
 
 def val_subset(val: PoseSet, data: DataConfig) -> PoseSet:
     """The fixed, seeded validation subset checked every epoch (data.val_subset_size frames at most)."""
-    g = torch.Generator().manual_seed(data.val_subset_seed)
-    index = torch.randperm(len(val), generator=g)[: data.val_subset_size].sort().values
-    return val.subset(index)
+    return val.seeded_subset(data.val_subset_size, data.val_subset_seed)
 
 
 def validate(lifter: DiffusionLifter, val: PoseSet, cfg: TrialConfig) -> tuple[float, float]:

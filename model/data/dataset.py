@@ -41,6 +41,13 @@ class PoseSet:
         index = index.to(self.poses_3d.device)
         return replace(self, **{name: getattr(self, name)[index] for name in self.PER_FRAME})
 
+    def seeded_subset(self, num_frames: int | None, seed: int) -> "PoseSet":
+        """A fixed random subset of at most num_frames frames (in frame order); None: every frame."""
+        if num_frames is None or num_frames >= len(self):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        return self.subset(torch.randperm(len(self), generator=g)[:num_frames].sort().values)
+
     def to(self, device: torch.device | str) -> "PoseSet":
         """A copy with every tensor on device."""
         moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)

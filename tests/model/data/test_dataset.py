@@ -32,3 +32,13 @@ def test_to_moves_every_tensor() -> None:
     assert all(t.device.type == "meta" for t in (moved.poses_3d, moved.root_3d, moved.keypoints_2d, moved.subject_idx,
                                                   moved.action_idx, moved.camera_idx, moved.intrinsic_norm))
     assert moved.actions == ("x", "y", "z")
+
+
+def test_seeded_subset_is_fixed_ordered_and_bounded() -> None:
+    s = _poseset(50)
+    a, b = s.seeded_subset(10, seed=3), s.seeded_subset(10, seed=3)
+    frames = a.poses_3d[:, 0, 0].tolist()
+    assert len(a) == 10 and frames == b.poses_3d[:, 0, 0].tolist() and frames == sorted(frames)
+    assert frames != s.seeded_subset(10, seed=4).poses_3d[:, 0, 0].tolist()
+    assert a.subject_idx.tolist() == [int(f) % 2 for f in frames]
+    assert s.seeded_subset(None, seed=0) is s and s.seeded_subset(500, seed=0) is s
