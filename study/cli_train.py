@@ -16,6 +16,7 @@ from rich.table import Table
 
 from model.config import TrialConfig, check_ranges, coerce, to_nested_dict, trial_config
 from model.errors import PoseDiffError
+from study.spec_yaml import read_yaml
 
 if TYPE_CHECKING:  # torch and the lifter load only when a command runs (fast --help, fast config errors)
     from model.evaluate import EvalResult
@@ -26,12 +27,7 @@ console = Console(stderr=True)
 
 def read_trial_config(path: Path) -> TrialConfig:
     """A nested trial-config YAML file (sections data / prior / diffusion / network / sampler / train)."""
-    if not path.is_file():
-        raise PoseDiffError(str(path), "a YAML trial-config file", "no such file")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise PoseDiffError(str(path), "valid YAML", str(exc).replace("\n", " ")) from exc
+    values = read_yaml(path, kind="trial-config")
     if not isinstance(values, dict):
         raise PoseDiffError(str(path), "a mapping of config sections", type(values).__name__)
     return trial_config(values, where=str(path))

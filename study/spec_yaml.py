@@ -1,4 +1,4 @@
-"""Reading a study-spec file safely: YAML's safe subset, every failure one PoseDiffError line.
+"""Reading a study-spec or trial-config YAML file safely: YAML's safe subset, every failure one PoseDiffError line.
 
 The loader is ``yaml.SafeLoader`` (no ``!!python/...`` tags) with two strictnesses a researcher
 expects: ``1e-4`` is a number (YAML 1.2; PyYAML's 1.1 rules read it as a string), and a key
@@ -38,19 +38,19 @@ _SpecLoader.add_implicit_resolver(
 )
 
 
-def read_yaml(path: Path) -> Any:
-    """The parsed content of ``path``; missing, unreadable, binary, empty or invalid: PoseDiffError."""
+def read_yaml(path: Path, kind: str = "study-spec") -> Any:
+    """The parsed content of ``path`` (a ``kind`` file); missing, unreadable, binary, empty or invalid: PoseDiffError."""
     where = str(path)
     if not path.exists():
-        raise PoseDiffError(where, "an existing study-spec file", "no such file")
+        raise PoseDiffError(where, f"an existing {kind} file", "no such file")
     if not path.is_file():
-        raise PoseDiffError(where, "a study-spec file", "a directory" if path.is_dir() else "not a regular file")
+        raise PoseDiffError(where, f"a {kind} file", "a directory" if path.is_dir() else "not a regular file")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise PoseDiffError(where, "a readable file", exc.strerror or type(exc).__name__) from None
     if len(data) > _MAX_BYTES:
-        raise PoseDiffError(where, f"a study spec under {_MAX_BYTES} bytes", f"{len(data)} bytes")
+        raise PoseDiffError(where, f"a {kind} file under {_MAX_BYTES} bytes", f"{len(data)} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -62,7 +62,7 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         raise PoseDiffError(where, "valid YAML (safe subset, no Python tags)", _describe(exc)) from None
     if content is None:
-        raise PoseDiffError(where, "a YAML mapping (name, space, ...)", "an empty file")
+        raise PoseDiffError(where, f"a YAML mapping ({kind})", "an empty file")
     return content
 
 

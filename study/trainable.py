@@ -87,9 +87,10 @@ class _Reporter:
 
 
 def final_figures(lifter: torch.nn.Module, splits: Splits, cfg: TrialConfig, device: torch.device) -> dict[str, Any]:
-    """The full validation split and the test split, evaluated with the trial's sampler (mm)."""
-    val = evaluate(lifter, splits.val.to(device), cfg.sampler, batch_size=cfg.train.batch_size)
-    test = evaluate(lifter, splits.test.to(device), cfg.sampler, batch_size=cfg.train.batch_size)
+    """The validation and test splits (all frames, or data.eval_subset_size of each), with the trial's sampler (mm)."""
+    size, seed = cfg.data.eval_subset_size, cfg.data.val_subset_seed
+    val, test = (evaluate(lifter, split.seeded_subset(size, seed).to(device), cfg.sampler,
+                          batch_size=cfg.train.batch_size) for split in (splits.val, splits.test))
     return {"val_full_mpjpe_mm": val.mpjpe_mm, "test_mpjpe_mm": test.mpjpe_mm,
             "test_p_mpjpe_mm": test.p_mpjpe_mm, "test_n_mpjpe_mm": test.n_mpjpe_mm,
             "oracle_mpjpe_mm": test.oracle_pose_mpjpe_mm, "nfe": test.nfe}
