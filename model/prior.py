@@ -40,13 +40,19 @@ class GaussianMixturePrior:
         return int(self.mu.shape[1])
 
     def whiten(self, x: Tensor, m: Tensor) -> Tensor:
-        """w = L_m^{-1}(x - mu_m). x: [B, d] metres, m: [B] long -> w: [B, d]."""
-        r = (x - self.mu[m]).unsqueeze(-1)
-        return torch.linalg.solve_triangular(self.L[m], r, upper=False).squeeze(-1)
+        """w = L_m^{-1}(x - mu_m). x: [B, d] metres, m: [B] long -> w: [B, d].
+
+        Solves for all K components at once and gathers each row's own: K small triangular
+        solves with B right-hand sides beat B gathered [d, d] solves several times on CPU.
+        """
+        r = (x.unsqueeze(0) - self.mu.unsqueeze(1)).transpose(1, 2)  # [K, d, B]
+        z = torch.linalg.solve_triangular(self.L, r, upper=False)  # [K, d, B]
+        return z[m, :, torch.arange(x.shape[0], device=x.device)]
 
     def unwhiten(self, w: Tensor, m: Tensor) -> Tensor:
-        """x = mu_m + L_m w. w: [B, d], m: [B] long -> x: [B, d] metres."""
-        return self.mu[m] + torch.einsum("bij,bj->bi", self.L[m], w)
+        """x = mu_m + L_m w. w: [B, d], m: [B] long -> x: [B, d] metres (all K at once, then gathered)."""
+        x_all = torch.einsum("kij,bj->kbi", self.L, w) + self.mu.unsqueeze(1)  # [K, B, d]
+        return x_all[m, torch.arange(w.shape[0], device=w.device)]
 
     def component_log_probs(self, x: Tensor) -> Tensor:
         """log pi_k + log N(x; mu_k, Sigma_k). x: [B, d] metres -> [B, K]."""
