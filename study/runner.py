@@ -8,6 +8,7 @@ experiment at the same path would overwrite the old one's ``tuner.pkl``).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -141,13 +142,26 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
             callbacks=[ResultsCallback(link, run_dir, view)], verbose=0))
 
 
+def finished_earlier(spec: StudySpec, options: RunOptions) -> bool:
+    """The study's folder holds a finished run of this very spec (same hash): nothing left to run."""
+    spec_file = run_dir_of(spec, options) / SPEC_FILE
+    if not spec_file.exists() or (yaml.safe_load(spec_file.read_text()) or {}).get("hash") != spec.hash:
+        return False
+    return is_finished(spec, optuna_counts(OptunaLink(spec, run_dir_of(spec, options), options.storage_url)))
+
+
 def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) -> StudyOutcome:
-    """Run (or resume) the study to its end, or until Ctrl-C; Parquet and Optuna state are flushed."""
+    """Run (or resume) the study to its end, or until Ctrl-C; Parquet and Optuna state are flushed.
+
+    Running a finished study again (same spec) only reports it; an unfinished one needs ``resume``.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not options.resume and finished_earlier(spec, options):
+        options = dataclasses.replace(options, resume=True)
     resuming = prepare_run_dir(spec, options)
     run_dir = run_dir_of(spec, options)
     storage, name = experiment_path(spec, options)
     link = OptunaLink(spec, run_dir, options.storage_url)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Our live view replaces Tune's console output; forced experiment snapshots
     # (CheckpointConfig.num_to_keep) are wanted, they keep a resume exact.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

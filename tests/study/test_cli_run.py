@@ -61,3 +61,6 @@ def test_smoke_study_through_the_cli_prunes(tiny_spec, study_check, tmp_path: Pa
     assert f"optuna-dashboard {out.resolve() / 'optuna.journal'}" in result.stderr
     assert sum(" started | " in line for line in result.stderr.splitlines()) == 6
     assert yaml.safe_load((out / SPEC_FILE).read_text())["name"] == "smoke"
+    again = run_cli("--space", str(spec_file), "--out", str(out), "--quiet")  # a finished study: report only
+    assert again.returncode == 0 and " started | " not in again.stderr and "Optuna trials:" in again.stderr
+    assert len(study_check(out, "smoke")[0]) == 6
