@@ -1,10 +1,18 @@
 """GCN + attention denoiser (DESIGN 4.4; GraFormer/DiffPose trunk, pre-norm residual blocks).
 
-Per joint the input is concat(x_t, c) (5 features); a Chebyshev graph convolution embeds it to
-width H, the timestep (and optionally the chain's component m) is added per joint, B blocks of
-[two graph convolutions, multi-head self-attention over the 17 joints] follow, and a final graph
-convolution reads out 3 coordinates per joint. Activations are joint-major ``[J, B, H]`` inside,
-so the fixed skeleton operator is one GEMM (see ``model.graph``).
+Per joint the input is concat(x_t, c - c_root, c_root) (7 features: the state, the root-relative
+2D keypoint and the root's 2D position, computed here from c: [B, 17, 2]); a Chebyshev graph
+convolution embeds it to width H, a learned per-joint embedding, the timestep (and optionally the
+chain's component m) are added per joint, B blocks of [two graph convolutions, multi-head
+self-attention over the 17 joints, a global layer] follow, and a final graph convolution reads
+out 3 coordinates per joint. Activations are joint-major ``[J, B, H]`` inside, so the fixed
+skeleton operator is one GEMM (see ``model.graph``).
+
+Beyond DESIGN 4.4's trunk, two additions make it learn several times faster (BENCHMARKS.md,
+"Learning speed"): the joint embedding (shared graph-conv weights and permutation-equivariant
+attention otherwise cannot tell joints apart, e.g. left from right hip), and per block a global
+layer (all 17 joints' features flattened, one Linear to width H, broadcast back to every joint),
+since a joint's depth depends on the whole 2D configuration.
 """
 from __future__ import annotations
 
@@ -16,9 +24,9 @@ from torch import nn
 
 from model.config import NetworkConfig
 from model.graph import ChebConv, scaled_laplacian
-from model.skeleton import adjacency
+from model.skeleton import NUM_JOINTS, adjacency
 
-IN_FEATURES = 5  # x_t (3, standardised) + c (2, normalised screen coordinates)
+IN_FEATURES = 7  # x_t (3, standardised) + c - c_root (2) + c_root (2), normalised screen coordinates
 OUT_FEATURES = 3
 
 
@@ -42,6 +50,27 @@ class TimestepEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1))
 
 
+def condition_features(c: torch.Tensor) -> torch.Tensor:
+    """c: [B, J, 2] normalised screen coords -> [B, J, 4]: (c - c_root, c_root), root = joint 0."""
+    root = c[:, :1]  # [B, 1, 2]
+    return torch.cat([c - root, root.expand_as(c)], dim=-1)
+
+
+class GlobalMixing(nn.Module):
+    """A global token from all joints: g = SiLU(W flatten(LN h) + b), broadcast back to every joint."""
+
+    def __init__(self, width: int, num_joints: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.linear = nn.Linear(num_joints * width, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h: [J, B, H] joint-major -> [1, B, H] (added to every joint)."""
+        J, B, H = h.shape
+        flat = self.norm(h).transpose(0, 1).reshape(B, J * H)  # [B, J * H], joint-aware pooling
+        return F.silu(self.linear(flat)).unsqueeze(0)
+
+
 class JointAttention(nn.Module):
     """Multi-head self-attention over the joints (Vaswani et al. 2017) via scaled_dot_product_attention."""
 
@@ -62,7 +91,7 @@ class JointAttention(nn.Module):
 
 
 class GraphBlock(nn.Module):
-    """Pre-norm residual block: h += GC2(SiLU(GC1(LN h) + temb)); h += Attn(LN h)."""
+    """Pre-norm residual block: h += GC2(SiLU(GC1(LN h) + temb)); h += Attn(LN h); h += Global(h)."""
 
     def __init__(self, width: int, num_heads: int, dropout: float) -> None:
         super().__init__()
@@ -72,13 +101,15 @@ class GraphBlock(nn.Module):
         self.temb_proj = nn.Linear(width, width)
         self.norm_attn = nn.LayerNorm(width)
         self.attn = JointAttention(width, num_heads)
+        self.mix = GlobalMixing(width, NUM_JOINTS)
         self.drop = _dropout(dropout)
 
     def forward(self, h: torch.Tensor, emb: torch.Tensor, L_tilde: torch.Tensor) -> torch.Tensor:
         """h: [J, B, H], emb: [B, H] timestep (+ component) embedding, L_tilde: [J, J] -> [J, B, H]."""
         u = self.gc1(self.norm_gc(h), L_tilde) + self.temb_proj(emb)  # temb added per joint
         h = h + self.drop(self.gc2(F.silu(u), L_tilde))  # graph-conv residual
-        return h + self.drop(self.attn(self.norm_attn(h)))  # attention residual
+        h = h + self.drop(self.attn(self.norm_attn(h)))  # attention residual
+        return h + self.drop(self.mix(h))  # global residual, broadcast over the joints
 
 
 class Denoiser(nn.Module):
@@ -89,6 +120,7 @@ class Denoiser(nn.Module):
         H = cfg.width
         self.register_buffer("L_tilde", scaled_laplacian(adjacency()))  # [J, J], built once
         self.embed = ChebConv(IN_FEATURES, H)
+        self.joint_embedding = nn.Parameter(0.1 * torch.randn(NUM_JOINTS, 1, H))  # [J, 1, H] joint identity
         self.time = TimestepEmbedding(H)
         self.component = nn.Embedding(num_components, H) if cfg.component_embedding else None
         self.blocks = nn.ModuleList(GraphBlock(H, cfg.num_heads, cfg.dropout) for _ in range(cfg.num_blocks))
@@ -106,8 +138,8 @@ class Denoiser(nn.Module):
             if m is None:
                 raise ValueError("Denoiser built with component_embedding needs m: [B] long")
             emb = emb + self.component(m)
-        h = torch.cat([x_t, c], dim=-1).transpose(0, 1).contiguous()  # [J, B, 5] joint-major
-        h = self.embed(h, self.L_tilde) + emb  # [J, B, H]; embedding added per joint
+        h = torch.cat([x_t, condition_features(c)], dim=-1).transpose(0, 1).contiguous()  # [J, B, 7] joint-major
+        h = self.embed(h, self.L_tilde) + self.joint_embedding + emb  # [J, B, H]; t embedding added per joint
         for block in self.blocks:
             h = block(h, emb, self.L_tilde)
         return self.head(self.norm_out(h), self.L_tilde).transpose(0, 1).contiguous()

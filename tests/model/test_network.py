@@ -7,8 +7,8 @@ import torch
 import model.graph
 import model.network
 from model.config import NetworkConfig
-from model.network import Denoiser, TimestepEmbedding
-from model.skeleton import NUM_JOINTS
+from model.network import Denoiser, GlobalMixing, TimestepEmbedding, condition_features
+from model.skeleton import JOINTS_LEFT, JOINTS_RIGHT, NUM_JOINTS
 
 torch.set_num_threads(1)
 SMALL = NetworkConfig(width=32, num_blocks=2, num_heads=2)
@@ -138,3 +138,36 @@ def test_timestep_embedding_is_sinusoidal_at_its_input():
     emb = TimestepEmbedding(8)
     assert emb.freqs.shape == (4,) and emb.freqs[0] == 1.0 and torch.all(emb.freqs.diff() < 0)
     assert emb(torch.tensor([0.0, 1.5, 49.0])).shape == (3, 8)
+
+
+def test_condition_features_are_root_relative_plus_the_root():
+    _, c, _ = inputs(3)
+    shift = torch.tensor([0.3, -0.2])
+    feats, moved = condition_features(c), condition_features(c + shift)
+    assert feats.shape == (3, NUM_JOINTS, 4)
+    assert torch.allclose(feats[..., :2], c - c[:, :1]) and torch.all(feats[:, 0, :2] == 0)
+    assert torch.allclose(moved[..., :2], feats[..., :2], atol=1e-6)  # image translation only moves the root
+    assert torch.allclose(moved[..., 2:], feats[..., 2:] + shift, atol=1e-6)
+
+
+def test_left_and_right_joints_are_told_apart():
+    """With identical inputs at every joint the skeleton is left/right symmetric; the joint embedding breaks it."""
+    torch.manual_seed(0)
+    net = Denoiser(SMALL).eval()
+    x_t, c = torch.zeros(2, NUM_JOINTS, 3), torch.full((2, NUM_JOINTS, 2), 0.1)
+    out = net(x_t, c, torch.tensor([0.0, 10.0]))
+    for left, right in zip(JOINTS_LEFT, JOINTS_RIGHT):
+        assert not torch.allclose(out[:, left], out[:, right], rtol=0, atol=1e-6)
+
+
+def test_global_mixing_sees_every_joint_and_broadcasts():
+    torch.manual_seed(0)
+    mix = GlobalMixing(8, NUM_JOINTS)
+    h = torch.randn(NUM_JOINTS, 4, 8)
+    g = mix(h)
+    assert g.shape == (1, 4, 8)
+    for j in (0, 10, 16):  # any single joint's features change the global token
+        moved = h.clone()
+        moved[j] = torch.randn(4, 8)
+        assert not torch.allclose(mix(moved), g, rtol=0, atol=1e-6)
+    assert torch.allclose(mix(h[:, :2]), g[:, :2], atol=1e-6)  # per sample, no batch mixing
