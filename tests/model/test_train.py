@@ -15,11 +15,11 @@ from model.train import EpochMetrics, FitResult, TrainingDiverged, _epoch_index,
 torch.set_num_threads(1)
 EPOCHS = 6
 # Measured on this fixture (2 training subjects, an unseen validation subject; 6 x 4096 samples):
-# mean-pose baseline 189 mm, regress 147 mm (0.78x), x0 + DDIM(S=5, N=2) 176 mm (0.93x, 1.19x regress).
-# Generalising to a new body from two subjects plateaus near 150 mm even for longer runs (width 64,
-# 2 blocks: regress 147, x0 160), so the brief's "< 0.6x baseline" is out of reach here; pinned with headroom.
-X0_MARGIN = 0.97
-REGRESS_BASELINE_MARGIN = 0.85
+# mean-pose baseline 189 mm, regress 115 mm (0.61x), x0 + DDIM(S=5, N=2) 141 mm (0.74x, 1.22x regress);
+# train seeds 1, 2: x0 0.72x / 0.70x, regress 0.62x / 0.56x, x0/regress 1.17 / 1.25 (network with joint
+# embedding + global layer; before it: regress 0.78x, x0 0.93x). Pinned with ~10% headroom.
+X0_MARGIN = 0.82
+REGRESS_BASELINE_MARGIN = 0.70
 REGRESS_MARGIN = 1.3
 
 
