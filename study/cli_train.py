@@ -87,7 +87,12 @@ def train_command(
 
 
 def evaluate_command(
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A lifter.pt written by train or a study."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A lifter.pt written by train or a study."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A study folder: sweep its top trials (with --space)."),
+    top: int = typer.Option(3, "--top", help="With --run: how many of the best complete trials to re-evaluate."),
+    space: Optional[Path] = typer.Option(None, "--space", help="With --run: a sampler-sweep YAML "
+                                         "(see searchspaces/sampler_sweep.yaml)."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --run: Ray cluster (default: local Ray)."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
     split: str = typer.Option("test", "--split", help="val | test"),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="ddpm | ddim | edm"),
@@ -107,7 +112,12 @@ def evaluate_command(
     threads: Optional[int] = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
-    """Evaluate a saved lifter on a split (no retraining); sampler settings may be overridden."""
+    """Evaluate a saved lifter on a split, or (--run) sweep a study's top trials over sampler settings on Ray."""
+    if (checkpoint is None) == (run is None):
+        raise PoseDiffError("evaluate", "exactly one of --checkpoint or --run",
+                            "both" if checkpoint else "neither")
+    if run is not None:
+        return sweep_command(run, top, space, address, as_json)
     import torch
 
     from model.checkpoint import load_lifter
@@ -132,6 +142,27 @@ def evaluate_command(
         print(json.dumps(result_dict(result, cfg, split)))
     else:
         Console().print(result_table(result, split))
+
+
+def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[str], as_json: bool) -> None:
+    """`evaluate --run`: study.sweep on Ray; eval rows appended to the study's trials.parquet."""
+    from study.sweep import load_sweep, run_sweep, sweep_summary
+
+    if space is None:
+        raise PoseDiffError("--run", "--space FILE (a sampler-sweep YAML)", "no --space")
+    sweep = load_sweep(space)
+    outcome = run_sweep(run, sweep, top, address,
+                        on_row=None if as_json else lambda row: console.print(f"{row.trial_id}: done"))
+    if as_json:
+        print(json.dumps({"rows": [dataclasses.asdict(r) for r in outcome.rows], "num_skipped": outcome.num_skipped}))
+        return
+    table = Table(title=f"{len(outcome.rows)} evaluations written to {run / 'trials.parquet'}, "
+                        f"{outcome.num_skipped} already there")
+    for column in ("eval row", "sampler", "steps", "N", "aggregation", "NFE", "val MPJPE mm", "test MPJPE mm"):
+        table.add_column(column)
+    for cells in sweep_summary(outcome.rows):
+        table.add_row(*cells)
+    Console().print(table)
 
 
 def result_dict(result: EvalResult, cfg: TrialConfig, split: str) -> dict[str, Any]:
