@@ -113,9 +113,10 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Evaluate a saved lifter on a split, or (--run) sweep a study's top trials over sampler settings on Ray."""
-    if (checkpoint is None) == (run is None):
-        raise PoseDiffError("evaluate", "exactly one of --checkpoint or --run",
-                            "both" if checkpoint else "neither")
+    _check_mode(checkpoint, run, space, address, {
+        "--data": data, "--sampler": sampler, "--steps": steps, "--hypotheses": hypotheses, "--aggregate": aggregate,
+        "--eta": eta, "--rho": rho, "--sigma-min": sigma_min, "--sigma-max": sigma_max, "--s-churn": s_churn,
+        "--s-tmin": s_tmin, "--s-tmax": s_tmax, "--s-noise": s_noise})
     if run is not None:
         return sweep_command(run, top, space, address, as_json)
     import torch
@@ -142,6 +143,18 @@ def evaluate_command(
         print(json.dumps(result_dict(result, cfg, split)))
     else:
         Console().print(result_table(result, split))
+
+
+def _check_mode(checkpoint: Optional[Path], run: Optional[Path], space: Optional[Path], address: Optional[str],
+                single: dict[str, Any]) -> None:
+    """evaluate: exactly one of --checkpoint / --run; sampler flags only with --checkpoint, sweep flags only with --run."""
+    if (checkpoint is None) == (run is None):
+        raise PoseDiffError("evaluate", "exactly one of --checkpoint or --run", "both" if checkpoint else "neither")
+    given = [flag for flag, value in single.items() if value is not None]
+    if run is not None and given:
+        raise PoseDiffError("--run", "sampler settings in the --space file", " ".join(given))
+    if checkpoint is not None and (space is not None or address is not None):
+        raise PoseDiffError("--checkpoint", "--space and --address only with --run", "--space or --address")
 
 
 def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[str], as_json: bool) -> None:

@@ -64,11 +64,18 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "study", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_evaluate_needs_exactly_one_of_checkpoint_and_run(tmp_path: Path):
-    for args in ((), ("--run", str(tmp_path), "--checkpoint", str(tmp_path / "x.pt"))):
-        result = cli("evaluate", *args)
-        assert result.returncode == 2 and "exactly one of --checkpoint or --run" in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "exactly one of --checkpoint or --run, found neither"),
+    (("--run", "r", "--checkpoint", "x.pt"), "exactly one of --checkpoint or --run, found both"),
+    (("--run", "r", "--sampler", "edm", "--steps", "5"), "--run: expected sampler settings in the --space file, "
+                                                         "found --sampler --steps"),
+    (("--checkpoint", "x.pt", "--space", "s.yaml"), "--space and --address only with --run"),
+    (("--run", "r"), "--space FILE"),
+])
+def test_evaluate_modes_are_checked_before_anything_runs(args, message):
+    result = cli("evaluate", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
