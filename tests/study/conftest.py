@@ -19,7 +19,7 @@ def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
     """Write smoke.yaml shrunk to seconds per trial (4 trials x 3 epochs, width 16) with overrides.
 
     ``tiny_spec(budget={...}, pruner={...}, space={...})``: budget/fixed/data merge into the tiny
-    defaults, every other section replaces smoke's.
+    defaults, every other section replaces smoke's; no regress reference unless ``reference=True``.
     """
     def write(name: str = "tiny", **sections: Any) -> Path:
         raw = yaml.safe_load(SMOKE.read_text())
@@ -28,6 +28,7 @@ def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
                          "max_failures": 0, **sections.pop("budget", {})}
         raw["data"] = {"path": str(synthetic_npz), "val_subset_size": 128, **sections.pop("data", {})}
         raw["fixed"] = {**raw["fixed"], **TINY_FIXED, **sections.pop("fixed", {})}
+        raw["reference"] = sections.pop("reference", False)  # smoke.yaml's regress reference: opt-in here
         raw.update(sections)
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
