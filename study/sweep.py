@@ -171,6 +171,14 @@ _LIFTERS: dict[Path, tuple[Any, TrialConfig]] = {}  # per worker process: each c
 
 
 def evaluate_job(job: EvalJob) -> dict[str, Any]:
+    """One Ray task: :func:`evaluate_splits`, or ``{"error": (where, expected, found)}`` on a PoseDiffError."""
+    try:
+        return evaluate_splits(job)
+    except PoseDiffError as exc:  # its 3-argument constructor does not survive Ray's pickling
+        return {"error": (exc.where, exc.expected, exc.found)}
+
+
+def evaluate_splits(job: EvalJob) -> dict[str, Any]:
     """Evaluate one job's splits on the CPU (one thread): TrialRow figures, nfe, wall_s, cpu_s, node."""
     import ray
     import torch
@@ -248,7 +256,10 @@ def run_sweep(run_dir: Path, sweep: SweepSpec, top: int, address: str | None = N
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             job = pending.pop(ready[0])
-            row = eval_row(job, ray.get(ready[0]), store.trial(job.eval_id, "eval"))
+            figures = ray.get(ready[0])
+            if "error" in figures:  # a user error on a worker (bad data path there): one line here too
+                raise PoseDiffError(*figures["error"])
+            row = eval_row(job, figures, store.trial(job.eval_id, "eval"))
             store.record_trial(row)
             store.flush()
             rows.append(row)

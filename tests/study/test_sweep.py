@@ -12,8 +12,8 @@ import yaml
 
 from model.config import SamplerConfig
 from model.errors import PoseDiffError
-from study.results import read_trials, trial_from_record
-from study.sweep import eval_id, evaluate_job, is_done, load_sweep, plan, run_sweep
+from study.results import TrialRow, read_trials, trial_from_record
+from study.sweep import EvalJob, eval_id, evaluate_job, is_done, load_sweep, plan, run_sweep
 
 SWEEP_FILE = Path(__file__).resolve().parents[2] / "searchspaces" / "sampler_sweep.yaml"
 
@@ -127,3 +127,10 @@ def test_sweep_adds_eval_rows_once_and_the_report_shows_them(tiny_spec, tmp_path
     assert is_done(dataclasses.replace(job, splits=("val",)), prev) and not is_done(job, prev)
     figures = evaluate_job(dataclasses.replace(job, splits=("val",)))
     assert figures["val_full_mpjpe_mm"] == pytest.approx(prev.val_full_mpjpe_mm)
+
+
+def test_a_user_error_in_a_task_comes_back_as_data(tmp_path: Path):
+    # PoseDiffError does not survive Ray's pickling; the task returns its three parts instead.
+    source = TrialRow("s", "t1", 0, "complete", {}, 2, 1.0, 1.0, 1.0, 1.0)
+    job = EvalJob(source, "t1/eval-1", tmp_path / "gone.pt", SamplerConfig(), None, 0, ("val",))
+    assert evaluate_job(job) == {"error": (str(tmp_path / "gone.pt"), "a checkpoint file", "no such file")}
