@@ -96,7 +96,7 @@ class TrainConfig:
 
     epochs: int = 30
     batch_size: int = 1024
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     grad_clip: float = 1.0  # max grad norm; 0 disables
     lr_schedule: Literal["constant", "cosine", "step"] = "cosine"

@@ -137,12 +137,17 @@ class OptunaLink:
         if not self.is_running(tune_id) or step <= self._last_step[tune_id]:
             return False
         self._last_step[tune_id] = step
-        self._trials[tune_id].report(value, step)
+        if not self.is_reference(tune_id):  # the reference's curve must not set the pruners' bar
+            self._trials[tune_id].report(value, step)
         return True
 
+    def is_reference(self, tune_id: str) -> bool:
+        """True for the enqueued `regress` reference trial (never pruned, no intermediate values)."""
+        return FIXED_ATTR in self._trials[tune_id].user_attrs
+
     def should_prune(self, tune_id: str) -> bool:
-        """Ask the study's Optuna pruner about the trial's latest reported step."""
-        return self._trials[tune_id].should_prune()
+        """Ask the study's Optuna pruner about the trial's latest reported step (never the reference)."""
+        return not self.is_reference(tune_id) and self._trials[tune_id].should_prune()
 
     def last_step(self, tune_id: str) -> int:
         """The last epoch reported to Optuna for this trial (0 before the first)."""
