@@ -11,3 +11,7 @@ class PoseDiffError(Exception):
     def __init__(self, where: str, expected: str, found: str) -> None:
         self.where, self.expected, self.found = where, expected, found
         super().__init__(f"{where}: expected {expected}, found {found}")
+
+    def __reduce__(self) -> tuple:
+        """Pickle by the three parts (crosses Ray's process boundaries intact)."""
+        return (type(self), (self.where, self.expected, self.found))
