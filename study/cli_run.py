@@ -38,6 +38,8 @@ def progress_view(spec: StudySpec, quiet: bool) -> Iterator[View]:
         return
     with Live(render_progress(_empty(spec)), console=console, refresh_per_second=2) as live:
         yield lambda snapshot, event: live.update(render_progress(snapshot))
+    if not console.is_terminal:  # a non-terminal Live leaves its last frame without a newline
+        console.line()
 
 
 def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
