@@ -174,7 +174,7 @@ def evaluate_job(job: EvalJob) -> dict[str, Any]:
     """One Ray task: :func:`evaluate_splits`, or ``{"error": (where, expected, found)}`` on a PoseDiffError."""
     try:
         return evaluate_splits(job)
-    except PoseDiffError as exc:  # its 3-argument constructor does not survive Ray's pickling
+    except PoseDiffError as exc:  # Ray would wrap it with the remote traceback; keep it one line
         return {"error": (exc.where, exc.expected, exc.found)}
 
 
