@@ -58,6 +58,9 @@ def test_interrupted_study_resumes_without_redoing_finished_trials(tiny_spec, st
     resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials, rows, _ = study_check(out, "resume")
-    assert len(trials) == 6 and len(rows) == 6
+    # After SIGKILL an Optuna trial the dead driver had asked for, but Tune never started, can be
+    # closed as FAIL (orphan) and replaced: the budget of 6 trials that ran is exact either way.
+    ran = [t for t in trials if t.state.name != "FAIL" or t.intermediate_values]
+    assert len(ran) == 6 and len(rows) == len(trials) and len(trials) <= 7
     finished_before = events(first_log.read_text(), {"complete", "pruned", "failed"})
     assert finished_before and not finished_before & events(resumed.stderr, {"started"})
