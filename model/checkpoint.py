@@ -57,11 +57,22 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any unreadable file is a user error here)
         raise PoseDiffError(str(path), "a torch checkpoint readable with weights_only=True",
-                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+                            load_failure(exc, path.stat().st_size)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise PoseDiffError(f"{path}: format", repr(FORMAT), repr(found))
     return payload
+
+
+def load_failure(exc: Exception, num_bytes: int) -> str:
+    """Why torch.load failed, in one short line: the cause torch names (not its advice), the file size."""
+    if num_bytes == 0:
+        return "an empty file (0 bytes)"
+    text = " ".join(str(exc).split())
+    marker = "WeightsUnpickler error:"  # weights_only's own reason sits after pages of advice
+    cause = text.split(marker, 1)[1] if marker in text else text
+    cause = cause.strip().split(". ", 1)[0].split(" Check the documentation", 1)[0].rstrip(".")[:200]
+    return f"{type(exc).__name__}{': ' + cause if cause else ''} in a {num_bytes}-byte file"
 
 
 def lifter_from_payload(payload: dict[str, Any], where: str = "checkpoint") -> tuple[DiffusionLifter, TrialConfig]:

@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from model.checkpoint import lifter_from_payload, lifter_payload, load_checkpoint, save_checkpoint
 from model.config import DataConfig, TrainConfig, TrialConfig
 from model.data import PoseSet, Splits
+from model.errors import PoseDiffError
 from model.evaluate import lifter_nfe, predict
 from model.lifter import DiffusionLifter, flatten_pose
 from model.metrics import mpjpe, p_mpjpe
@@ -53,6 +54,7 @@ class FitResult:
 
 
 OnEpoch = Callable[[EpochMetrics, Callable[[Path], None]], None]
+RESUME_KEYS = ("epoch", "optimizer", "scheduler", "rng", "history", "ema", "ema_num_averaged")
 
 
 @dataclass
@@ -136,6 +138,16 @@ def _restore(state: _State, payload: dict[str, Any]) -> int:
     return int(payload["epoch"]) + 1
 
 
+def load_resume_payload(path: Path | str) -> dict[str, Any]:
+    """A checkpoint ``fit`` can resume from; PoseDiffError if unreadable, of another format or lacking resume state."""
+    payload = load_checkpoint(path)
+    missing = [key for key in RESUME_KEYS if key not in payload]
+    if missing:
+        raise PoseDiffError(str(path), "a checkpoint written during training (with its resume state)",
+                            f"no {', '.join(missing)}")
+    return payload
+
+
 def _payload(state: _State, epoch: int) -> dict[str, Any]:
     """Everything to resume after epoch (1-based), plus what rebuilds the evaluated lifter."""
     payload = lifter_payload(state.lifter, state.cfg)
@@ -196,7 +208,7 @@ def fit(cfg: TrialConfig, splits: Splits, *, on_epoch: OnEpoch | None = None, re
     device = device or resolve_device(cfg.train.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    payload = load_checkpoint(resume_from) if resume_from is not None else None
+    payload = load_resume_payload(resume_from) if resume_from is not None else None
     state = _build_state(cfg, splits, device, payload)
     first = _restore(state, payload) if payload is not None else 1
     train, val = splits.train.to(device), val_subset(splits.val, cfg.data).to(device)

@@ -5,29 +5,37 @@ in Ray 2.60: ``ray.train.*`` fails inside a trial). The config Ray passes holds 
 sampled by Optuna; :meth:`StudySpec.trial_config` turns them into the typed :class:`TrialConfig`.
 The last epoch's report is held back until the full validation split and the test split are
 evaluated, so the final result carries those figures (test figures are reported, never optimised).
+A restored trial resumes from the newest of its checkpoints that loads (each unusable one is named
+in one line on the trial's stderr), else restarts at epoch 1.
 """
 from __future__ import annotations
 
 import dataclasses
+import posixpath
+import re
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import pyarrow.fs
 import ray
 import torch
 from ray import tune
 
 from model.config import DataConfig, TrialConfig
 from model.data import Splits, load_splits
+from model.errors import PoseDiffError
 from model.evaluate import evaluate
-from model.train import EpochMetrics, fit
+from model.train import EpochMetrics, fit, load_resume_payload
 from study.devices import gpu_seconds, num_threads, trial_device
 from study.spec import StudySpec
 
 CHECKPOINT_FILE = "trial.pt"
+CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")  # Tune's folder names: checkpoint_000000, checkpoint_000001, ...
 _SPLITS: dict[DataConfig, Splits] = {}  # per worker process: reuse_actors keeps it across trials
 
 
@@ -96,12 +104,73 @@ def final_figures(lifter: torch.nn.Module, splits: Splits, cfg: TrialConfig, dev
             "oracle_mpjpe_mm": test.oracle_pose_mpjpe_mm, "nfe": test.nfe}
 
 
+def _checkpoint_index(name: str) -> int | None:
+    """N of a folder named like Tune's ``checkpoint_<N>``, else None."""
+    match = CHECKPOINT_DIR.fullmatch(name)
+    return int(match[1]) if match else None
+
+
+def checkpoint_candidates(restored: tune.Checkpoint) -> list[tune.Checkpoint]:
+    """``restored``, then the older ``checkpoint_<N>`` folders of the same trial next to it, newest first."""
+    parent, name = posixpath.split(restored.path.rstrip("/"))
+    newest = _checkpoint_index(name)
+    if newest is None:
+        return [restored]
+    try:
+        infos = restored.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+    except OSError:  # the trial folder cannot be listed: only the restored checkpoint
+        infos = []
+    older: dict[int, str] = {}
+    for info in infos:
+        index = _checkpoint_index(info.base_name)
+        if info.type == pyarrow.fs.FileType.Directory and index is not None and index < newest:
+            older[index] = info.path
+    return [restored] + [tune.Checkpoint(older[i], restored.filesystem) for i in sorted(older, reverse=True)]
+
+
+def fetch_checkpoint(checkpoint: tune.Checkpoint, into: Path) -> Path:
+    """Copy ``checkpoint`` under ``into`` and load its file; PoseDiffError naming the stored file if unusable."""
+    where = posixpath.join(checkpoint.path, CHECKPOINT_FILE)
+    try:
+        path = Path(checkpoint.to_directory(str(into))) / CHECKPOINT_FILE
+    except FileNotFoundError as exc:
+        raise PoseDiffError(where, "a checkpoint folder", "no such folder") from exc
+    except OSError as exc:
+        raise PoseDiffError(where, "a readable checkpoint folder", f"{type(exc).__name__}: {exc}") from exc
+    try:
+        load_resume_payload(path)
+    except PoseDiffError as err:  # name the stored file, not the local copy
+        raise PoseDiffError(err.where.replace(str(path), where, 1), err.expected, err.found) from err
+    return path
+
+
+def _say(line: str) -> None:
+    """One line on the trial's stderr."""
+    print(" ".join(line.split()), file=sys.stderr, flush=True)
+
+
+def usable_checkpoint(candidates: list[tune.Checkpoint], into: Path,
+                      say: Callable[[str], None] = _say) -> Path | None:
+    """The file of the first candidate that loads (copied under ``into``), else None (restart from epoch 1).
+
+    Every unusable candidate is one line through ``say``: the file, expected, found, what happens now.
+    """
+    for i, candidate in enumerate(candidates):
+        try:
+            return fetch_checkpoint(candidate, into / str(i))
+        except PoseDiffError as err:
+            now = (f"falling back to the previous checkpoint {candidates[i + 1].path}" if i + 1 < len(candidates)
+                   else "no usable checkpoint left: the trial restarts from epoch 1")
+            say(f"posediff: unusable checkpoint: {err}; {now}")
+    return None
+
+
 def _resume_file(into: Path) -> Path | None:
-    """The checkpoint Tune restored this trial from, copied under ``into`` (None on a fresh start)."""
+    """The newest loadable checkpoint of this restored trial, copied under ``into`` (None: start at epoch 1)."""
     restored = tune.get_checkpoint()
     if restored is None:
         return None
-    return Path(restored.to_directory(str(into))) / CHECKPOINT_FILE
+    return usable_checkpoint(checkpoint_candidates(restored), into)
 
 
 def run_trial(config: dict[str, Any], spec: StudySpec) -> None:
