@@ -28,6 +28,9 @@ from study.spec import StudySpec
 TUNE_ID_ATTR = "tune_trial_id"
 FAIL_REASON_ATTR = "fail_reason"
 SPEC_HASH_ATTR = "posediff.spec_hash"
+LOST_REASON = "the driver stopped; Ray Tune lost the trial"  # it ran, Tune's saved state never knew it
+NEVER_RUN_REASON = "asked by a stopped driver and never run"  # no Tune trial ever ran it
+UNTAGGED_PREFIX = "untagged-"  # map key of an open Optuna trial that never got its Tune trial id
 FIXED_ATTR = "posediff.fixed"  # dotted keys forced onto an enqueued trial (the regress reference)
 REFERENCE_PARAMS = {"diffusion.prediction": "regress"}
 JOURNAL_NAME = "optuna.journal"
@@ -93,8 +96,10 @@ class OptunaLink:
     def _rebuild(self) -> None:
         for frozen in self._study.get_trials(deepcopy=False):
             tune_id = frozen.user_attrs.get(TUNE_ID_ATTR)
-            if tune_id is None:
-                continue
+            if tune_id is None and frozen.state != TrialState.RUNNING:
+                continue  # the enqueued reference, still WAITING
+            if tune_id is None:  # a driver killed inside `ask`, before it could tag the trial
+                tune_id = f"{UNTAGGED_PREFIX}{frozen.number}"
             self._numbers[tune_id] = frozen.number
             self._states[tune_id] = frozen.state
             self._last_step[tune_id] = max(frozen.intermediate_values, default=0)
@@ -109,13 +114,19 @@ class OptunaLink:
         """
         self.study  # noqa: B018
         reusable = [t for t in self.orphans(self.known | {tune_id}) if self._last_step[t] == 0]
-        trial = self._trials.pop(reusable[0]) if reusable else self.study.ask()
+        trial = self._adopt(reusable[0]) if reusable else self.study.ask()
+        trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # first: a kill from here on leaves a tagged orphan
         params = self.spec.suggest(trial)
         params.update(trial.user_attrs.get(FIXED_ATTR, {}))
-        trial.set_user_attr(TUNE_ID_ATTR, tune_id)
         self._trials[tune_id], self._numbers[tune_id] = trial, trial.number
         self._states[tune_id], self._last_step[tune_id] = TrialState.RUNNING, 0
         return params
+
+    def _adopt(self, orphan_id: str) -> optuna.trial.Trial:
+        """Take an orphan's open Optuna trial off the map, to be re-tagged with a new Tune trial id."""
+        for table in (self._numbers, self._states, self._last_step):
+            table.pop(orphan_id, None)
+        return self._trials.pop(orphan_id)
 
     def number(self, tune_id: str) -> int | None:
         """The Optuna trial number of a Tune trial (None if Optuna never saw it)."""
@@ -161,6 +172,8 @@ class OptunaLink:
             return
         if reason:
             trial.set_user_attr(FAIL_REASON_ATTR, reason[:1000])
+        if tune_id.startswith(UNTAGGED_PREFIX):
+            trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # every closed trial names its row in trials.parquet
         self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
         self._states[tune_id] = state
         self.changed.add(tune_id)
@@ -270,7 +283,7 @@ class OptunaPruningScheduler(FIFOScheduler):
                 tune_controller.stop_trial(trial)
         for tune_id in self.link.orphans(self.link.known):
             if self.link.last_step(tune_id) > 0:
-                self.link.finish(tune_id, TrialState.FAIL, reason="the driver stopped; Ray Tune lost the trial")
+                self.link.finish(tune_id, TrialState.FAIL, reason=LOST_REASON)
 
 
 def error_reason(trial: Any) -> str:

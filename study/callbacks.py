@@ -14,7 +14,7 @@ from typing import Any, Callable
 from optuna.trial import TrialState
 from ray import tune
 
-from study.bridge import OptunaLink
+from study.bridge import NEVER_RUN_REASON, OptunaLink
 from study.live import StudyProgress, progress_from_store
 from study.results import EpochRow, ResultsStore, TrialRow
 
@@ -68,10 +68,7 @@ class ResultsCallback(tune.Callback):
     def _trial_row(self, trial: Any, result: dict | None) -> TrialRow:
         """The trial's row: the previous one updated with Optuna's status and ``result``."""
         tune_id, result = trial.trial_id, result or {}
-        prev = self.store.trial(tune_id) or TrialRow(
-            study=self.link.spec.name, trial_id=tune_id, trial_number=self._number(trial),
-            status="running", params=dict(trial.config), epochs_run=0, best_val_mpjpe_mm=None,
-            final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None, final_val_p_mpjpe_mm=None)
+        prev = self.store.trial(tune_id) or self._new_row(tune_id, dict(trial.config))
         status = self.link.status(tune_id)
         updates: dict[str, Any] = {"status": status, "error": self.link.fail_reason(tune_id) if status == "failed" else ""}
         if "epoch" in result:
@@ -83,6 +80,13 @@ class ResultsCallback(tune.Callback):
                            gpu_s=float(result["gpu_s"]), node=str(result["node"]))
             updates.update({key: float(result[key]) for key in FINAL_KEYS if key in result})
         return dataclasses.replace(prev, **updates)
+
+    def _new_row(self, tune_id: str, params: dict[str, Any]) -> TrialRow:
+        """A trial's first row: running, no epochs yet (``params`` is empty for a trial no Tune trial ran)."""
+        number = self.link.number(tune_id)
+        return TrialRow(study=self.link.spec.name, trial_id=tune_id, trial_number=-1 if number is None else number,
+                        status="running", params=params, epochs_run=0, best_val_mpjpe_mm=None,
+                        final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None, final_val_p_mpjpe_mm=None)
 
     def _epoch_row(self, trial: Any, result: dict) -> EpochRow:
         return EpochRow(study=self.link.spec.name, trial_id=trial.trial_id, trial_number=self._number(trial),
@@ -138,14 +142,15 @@ class ResultsCallback(tune.Callback):
             prev = self.store.trial(tune_id)
             if tune_id in by_id:
                 self.store.record_trial(self._trial_row(by_id[tune_id], None))
-            elif prev is not None:
-                self.store.record_trial(dataclasses.replace(prev, status=self.link.status(tune_id),
+            else:
+                self.store.record_trial(dataclasses.replace(prev or self._new_row(tune_id, {}),
+                                                            status=self.link.status(tune_id),
                                                             error=self.link.fail_reason(tune_id)))
         self.link.changed.clear()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """The study ended: Optuna trials no Tune trial will finish are FAIL; everything flushed."""
         for tune_id in self.link.orphans(self.link.known):
-            self.link.finish(tune_id, TrialState.FAIL, reason="asked by a stopped driver and never run")
+            self.link.finish(tune_id, TrialState.FAIL, reason=NEVER_RUN_REASON)
         self._sync_changed({t.trial_id: t for t in trials})
         self.store.flush()

@@ -1,13 +1,15 @@
 """The Optuna bridge on real Ray Tune studies of the lifter: pruning, truthful states, failures."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import ray
 import torch
 
-from study.runner import RunOptions, run_study
+from study.bridge import open_study
+from study.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
 from study.spec import load_spec
 
 pytestmark = pytest.mark.slow
@@ -74,3 +76,19 @@ def test_regress_reference_is_enqueued_first(local_ray, tiny_spec, study_check, 
     by_number = {r["trial_number"]: r for r in rows}
     assert by_number[0]["param.diffusion.prediction"] == "regress"
     assert by_number[1]["param.diffusion.prediction"] is None
+
+
+def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, tiny_spec, study_check, tmp_path: Path):
+    # A driver killed between Optuna's `ask` and tagging the trial with its Tune id leaves an
+    # untagged RUNNING trial in the storage; two such here, and a budget of one trial.
+    spec = load_spec(tiny_spec(name="orphans", budget={"num_trials": 1, "max_epochs": 1}, pruner={"name": "none"}))
+    options = RunOptions(out=tmp_path / "run", resume=True)
+    prepare_run_dir(spec, dataclasses.replace(options, resume=False))
+    study = open_study(spec, run_dir_of(spec, options))
+    orphans = [study.ask().number, study.ask().number]
+    outcome = run_study(spec, options)
+    trials, rows, _ = study_check(outcome.run_dir, spec.name)
+    assert outcome.finished and [t.number for t in trials] == orphans  # the first reused, no new trial
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
+    assert "never run" in trials[1].user_attrs["fail_reason"]
+    assert {(r["trial_number"], r["status"], r["epochs_run"]) for r in rows} == {(0, "complete", 1), (1, "failed", 0)}
