@@ -110,8 +110,8 @@ class ResultsCallback(tune.Callback):
         """One epoch: its row (a re-run epoch after a restore is ignored) and the trial's row."""
         if "epoch" not in result:
             return
-        self.store.record_epoch(self._epoch_row(trial, result))
-        self.store.record_trial(self._trial_row(trial, result))
+        if self.store.record_epoch(self._epoch_row(trial, result)):  # a re-run epoch changes no figure
+            self.store.record_trial(self._trial_row(trial, result))
         self.store.flush_if_due()
         self._show()
 
