@@ -23,6 +23,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from model.errors import PoseDiffError
+from study.secrets import redact_url
 from study.spec import StudySpec
 
 TUNE_ID_ATTR = "tune_trial_id"
@@ -78,8 +79,9 @@ class OptunaLink:
         self.changed: set[str] = set()  # tune ids whose Optuna state changed (drained by the results callback)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle (Tune's experiment state) only the recipe; the storage is the state."""
-        return {"spec": self.spec, "run_dir": self.run_dir, "storage_url": self.storage_url}
+        """Pickle (Tune's tuner.pkl) only the recipe, the storage URL without its password."""
+        url = redact_url(self.storage_url) if self.storage_url else None  # the runner gives it back on resume
+        return {"spec": self.spec, "run_dir": self.run_dir, "storage_url": url}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -252,7 +254,9 @@ class OptunaPruningScheduler(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        """A trial that raised (after its retries): FAIL in Optuna with the error's last line."""
+        """A trial that raised after its retries: FAIL in Optuna with the error; a retry keeps it open."""
+        if trial.status == Trial.ERROR and trial.should_recover():
+            return  # Ray re-queues it (FailureConfig.max_failures): it resumes from its last checkpoint
         self.link.finish(trial.trial_id, TrialState.FAIL, reason=error_reason(trial))
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
@@ -287,7 +291,15 @@ class OptunaPruningScheduler(FIFOScheduler):
 
 
 def error_reason(trial: Any) -> str:
-    """The last line of a Tune trial's error file (the exception type and message)."""
+    """``<ExceptionType>: <first line>`` of a Tune trial's last error (else its error file's last line)."""
+    try:
+        error = trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - an unpicklable or unreadable error: fall back to the text file
+        error = None
+    if error is not None:
+        cause = getattr(error, "cause", None) or error  # RayTaskError wraps the trial's own exception
+        first = next((line for line in str(cause).splitlines() if line.strip()), "")
+        return f"{type(cause).__name__}: {first.strip()}"
     path = getattr(trial, "error_file", None)
     if not path or not Path(path).exists():
         return "trial raised an error"

@@ -140,8 +140,6 @@ def test_raising_and_killed_trials_are_failed_with_their_reasons_and_study_goes_
     assert rows_by_id[survivor.user_attrs[TUNE_ID_ATTR]]["error"] == ""
 
 
-@pytest.mark.xfail(strict=True, reason="study/bridge.py OptunaPruningScheduler.on_trial_error tells Optuna FAIL "
-                   "when Ray only requeues the trial for a FailureConfig retry (Ray calls it from _requeue_trial)")
 def test_killed_worker_is_retried_from_its_last_checkpoint(local_ray, tiny_spec, study_check, tmp_path: Path):
     spec_file = tiny_spec(name="retried", budget={"num_trials": 2, "max_failures": 1, **KILL_BUDGET},
                           fixed=KILL_FIXED, pruner={"name": "none"}, sampler={"name": "random", "seed": 0})
