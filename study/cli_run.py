@@ -52,8 +52,9 @@ def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
     storage = redact_url(options.storage_url) if options.storage_url else str(outcome.run_dir / JOURNAL_NAME)
     console.print(f"dashboard: optuna-dashboard {storage}", markup=False)
     if not outcome.finished:
+        again = " --storage <the same URL>" if options.storage_url else ""  # never the password
         console.print(f"study not finished; continue with: posediff-study run --space {space} "
-                      f"--out {outcome.run_dir} --resume", markup=False)
+                      f"--out {outcome.run_dir}{again} --resume", markup=False)
 
 
 def run_command(

@@ -23,6 +23,7 @@ from ray import tune
 from model.errors import PoseDiffError
 from study.bridge import OptunaLink, OptunaPruningScheduler, OptunaSearcher
 from study.callbacks import ResultsCallback, View
+from study.secrets import redact_url
 from study.spec import StudySpec
 from study.trainable import make_trainable
 
@@ -115,6 +116,29 @@ def start_ray(options: RunOptions) -> None:
         ray.init(address="local", num_cpus=options.num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
 
 
+def restore_storage_url(link: OptunaLink, storage_url: str | None) -> None:
+    """Give the restored bridge (shared by searcher, scheduler, callback) the URL tuner.pkl holds redacted."""
+    if link.storage_url and not storage_url:
+        raise PoseDiffError("--storage", "the study's Optuna storage URL again (its password is kept off disk)",
+                            f"no --storage for a study stored at {link.storage_url}")
+    link.storage_url = storage_url
+
+
+def check_storage(spec: StudySpec, options: RunOptions) -> None:
+    """Open an RDB storage before anything is written or started: a wrong --storage is one line, password hidden."""
+    if not options.storage_url:
+        return
+    try:
+        OptunaLink(spec, run_dir_of(spec, options), options.storage_url).study  # noqa: B018
+    except PoseDiffError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreachable server, missing database, bad URL, missing driver
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        raise PoseDiffError("--storage", "a reachable Optuna storage URL",
+                            f"{type(exc).__name__} at {redact_url(options.storage_url)}: "
+                            f"{first.strip().replace(options.storage_url, '***')}") from None
+
+
 def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resuming: bool) -> tune.Tuner:
     """A fresh Tuner wired to the bridge and the results callback, or the restored one."""
     run_dir = run_dir_of(spec, options)
@@ -129,6 +153,7 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
         for callback in (local.get_run_config().callbacks or []) if local else []:
             if isinstance(callback, ResultsCallback):
                 callback.view = view
+                restore_storage_url(callback.link, options.storage_url)
         return tuner
     link = OptunaLink(spec, run_dir, options.storage_url)
     return tune.Tuner(
@@ -156,6 +181,7 @@ def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) ->
     Running a finished study again (same spec) only reports it; an unfinished one needs ``resume``.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_storage(spec, options)
     if not options.resume and finished_earlier(spec, options):
         options = dataclasses.replace(options, resume=True)
     resuming = prepare_run_dir(spec, options)

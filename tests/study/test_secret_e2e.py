@@ -273,15 +273,11 @@ def test_no_file_but_tuner_pkl_holds_the_password(shown: dict[str, Shown], ray_t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="study/bridge.py OptunaLink.__getstate__ pickles storage_url, password and "
-                                       "all, into Ray's tuner.pkl (every run with --storage, failed ones too)")
 def test_ray_experiment_folder_holds_no_password(shown: dict[str, Shown], cache: dict) -> None:
     assert leaks(cache["out"]) == []
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="study/runner.py opens the RDB only in Tune's searcher, after Ray starts: "
-                                       "a wrong --storage ends in a SQLAlchemy traceback, exit 1")
 def test_a_run_on_a_missing_database_fails_in_one_line(shown: dict[str, Shown]) -> None:
     run = shown["run, missing database"]
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
