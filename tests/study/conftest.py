@@ -14,6 +14,18 @@ TINY_FIXED = {"network.width": 16, "network.num_blocks": 1, "network.num_heads":
               "sampler.num_hypotheses": 1}
 
 
+@pytest.fixture(scope="module")
+def local_ray(posediff_cache: Path):
+    """One local Ray for a test module's studies (ray.init costs seconds on 2 cores)."""
+    import ray
+    import torch
+
+    torch.set_num_threads(1)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture
 def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
     """Write smoke.yaml shrunk to seconds per trial (4 trials x 3 epochs, width 16) with overrides.

@@ -5,8 +5,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import ray
-import torch
 
 from study.bridge import open_study
 from study.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
@@ -22,15 +20,6 @@ PRUNERS = {
 # lr over four decades: with random-sampler seed 3 the last two of six trials draw lr ~4e-3, whose
 # validation MPJPE is ~30 mm worse than the others' after one epoch: the pruners have real losers.
 WIDE_LR = {"train.lr": {"type": "float", "low": 1.0e-6, "high": 1.0e-2, "log": True}}
-
-
-@pytest.fixture(scope="module")
-def local_ray(posediff_cache: Path):
-    """One local Ray for the module's studies (ray.init costs seconds on 2 cores)."""
-    torch.set_num_threads(1)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.mark.parametrize("pruner", sorted(PRUNERS))

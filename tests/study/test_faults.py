@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import ray
-import torch
 import yaml
 
 from study.bridge import FAIL_REASON_ATTR, TUNE_ID_ATTR
@@ -30,15 +28,6 @@ TRAINABLE_TITLE = b"ray::ImplicitFunc"  # a Tune function-trainable actor (".tra
 # reported epoch and its end; 2 trials run side by side on the 2 CPUs.
 KILL_BUDGET = {"max_epochs": 3, "max_concurrent_trials": 2}
 KILL_FIXED = {"train.samples_per_epoch": 4096}
-
-
-@pytest.fixture(scope="module")
-def local_ray(posediff_cache: Path):
-    """One local Ray for the module's studies (ray.init costs seconds on 2 cores)."""
-    torch.set_num_threads(1)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def unfixed(spec_file: Path, key: str) -> Path:
