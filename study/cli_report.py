@@ -7,13 +7,16 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from study.secrets import STORAGE_ENV
+
 
 def report(
     run_dirs: Optional[list[Path]] = typer.Argument(
         None, metavar="RUN_DIR", help="Study result folders (default: every folder under runs/ holding a trials.parquet)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: <first RUN_DIR>/report)."),
     storage: Optional[str] = typer.Option(
-        None, "--storage", metavar="URL", help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
+        None, "--storage", metavar="URL", envvar=STORAGE_ENV, show_envvar=True,
+        help="Optuna RDB URL the studies used (default: optuna.journal in each RUN_DIR)."),
 ) -> None:
     """Write report.md, report.html, CSV tables and PNG plots; print the tables."""
     from study.report import default_run_dirs, write_report  # pandas/matplotlib/sklearn only when used

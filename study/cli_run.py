@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 
 from study.live import StudyProgress, progress_line, render_progress
-from study.secrets import redact_url
+from study.secrets import STORAGE_ENV, redact_url
 from study.spec import StudySpec, load_spec
 
 if TYPE_CHECKING:  # Ray and torch load only when a study runs (keeps every other command fast)
@@ -62,7 +62,9 @@ def run_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Result folder (default: runs/<study name>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of the same study."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto | ray://host:port | ip:port."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna RDB URL (default: journal file)."),
+    storage: Optional[str] = typer.Option(
+        None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
+        help="Optuna RDB URL (default: journal file); the environment variable keeps a password off the command line."),
     storage_path: Optional[str] = typer.Option(None, "--storage-path",
                                                help="Ray storage every node reaches (NFS path or s3://...)."),
     quiet: bool = typer.Option(False, "--quiet", help="One log line per trial event instead of a live view."),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+STORAGE_ENV = "POSEDIFF_STORAGE"  # --storage from the environment: not in ps, Ray's job list, shell history
+
 # scheme://user:password@host...  (greedy: a password holding '@' or '/' is hidden whole)
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<password>.*)@(?P<tail>[^@]*)$", re.S)
 # ...?password=secret (libpq-style query parameters)

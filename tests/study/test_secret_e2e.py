@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from study.secrets import STORAGE_ENV
+
 SECRET = secrets.token_hex(12)  # the password's random core: any copy of the password holds it
 PASSWORD = f"Pw-{SECRET}:@/%"  # URL-special characters: a URL carries it percent-encoded
 DB_USER = "optuna"
@@ -172,18 +174,18 @@ class Shown:
     wall_s: float
 
 
-def cli(args: tuple[str, ...], ray_tmp: Path, timeout_s: float = 600) -> Shown:
-    """`python -m study ARGS` (the console script's code path), Ray's temp folder at ``ray_tmp``."""
+def cli(args: tuple[str, ...], ray_tmp: Path, storage_env: str, timeout_s: float = 600) -> Shown:
+    """`python -m study ARGS` (the console script's code path), Ray's temp folder at ``ray_tmp``, POSEDIFF_STORAGE set."""
     began = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "study", *args], capture_output=True, text=True,
-                            timeout=timeout_s, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+                            timeout=timeout_s, env={**os.environ, "RAY_TMPDIR": str(ray_tmp), STORAGE_ENV: storage_env})
     return Shown(result.returncode, result.stdout + result.stderr, result.stderr, time.monotonic() - began)
 
 
-def cli_together(commands: dict[str, tuple[str, ...]], ray_tmp: Path) -> dict[str, Shown]:
+def cli_together(commands: dict[str, tuple[str, ...]], ray_tmp: Path, storage_env: str) -> dict[str, Shown]:
     """Every command at once (separate processes; wall time on 2 cores), by name."""
     with ThreadPoolExecutor(len(commands)) as pool:
-        futures = {name: pool.submit(cli, args, ray_tmp) for name, args in commands.items()}
+        futures = {name: pool.submit(cli, args, ray_tmp, storage_env) for name, args in commands.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -203,15 +205,15 @@ def cache() -> dict:
 
 def run_commands(postgres: Postgres, spec: Path, out: Path, ray_tmp: Path) -> dict[str, Shown]:
     """A 2-trial study with --quiet next to a run on a missing database; then the same command without
-    --quiet (live view; the study is finished: it only reports it) next to the report."""
+    --quiet (live view; the study is finished: it only reports it) next to the report, these two
+    taking the URL from POSEDIFF_STORAGE (a --storage flag would override it)."""
     run, url = ("run", "--space", str(spec), "--out"), postgres.url()
     first = cli_together({"run --quiet": (*run, str(out / "run"), "--storage", url, "--quiet"),
                           "run, missing database": (*run, str(out / "run_error"), "--storage",
-                                                    postgres.url(database="no_such_db"), "--quiet")}, ray_tmp)
+                                                    postgres.url(database="no_such_db"), "--quiet")}, ray_tmp, url)
     assert first["run --quiet"].returncode == 0, first["run --quiet"].text[-3000:]
-    then = cli_together({"run": (*run, str(out / "run"), "--storage", url),
-                         "report": ("report", str(out / "run"), "--storage", url, "--out", str(out / "report"))},
-                        ray_tmp)
+    then = cli_together({"run": (*run, str(out / "run")),
+                         "report": ("report", str(out / "run"), "--out", str(out / "report"))}, ray_tmp, url)
     return {**first, **then}
 
 
@@ -262,19 +264,14 @@ def test_the_study_really_lives_in_postgres(shown: dict[str, Shown], postgres: P
 
 
 @pytest.mark.slow
-def test_no_file_but_tuner_pkl_holds_the_password(shown: dict[str, Shown], ray_tmp: Path, cache: dict) -> None:
+def test_no_file_holds_the_password(shown: dict[str, Shown], ray_tmp: Path, cache: dict) -> None:
     run_dir = cache["out"] / "run"
     written = [run_dir / "trials.parquet", run_dir / "epochs.parquet", run_dir / "spec.resolved.yaml",
                cache["out"] / "report" / "report.md"]
     assert all(path.is_file() for path in written) and len(list(run_dir.rglob("result.json"))) == 2
-    assert list(run_dir.rglob("experiment_state-*.json")) and list(ray_tmp.glob("ray/session_*/logs/*"))
-    assert leaks(ray_tmp) == []
-    assert [path for path in leaks(cache["out"]) if Path(path).name != "tuner.pkl"] == []
-
-
-@pytest.mark.slow
-def test_ray_experiment_folder_holds_no_password(shown: dict[str, Shown], cache: dict) -> None:
-    assert leaks(cache["out"]) == []
+    assert list(run_dir.rglob("experiment_state-*.json")) and list(run_dir.rglob("tuner.pkl"))
+    assert list(ray_tmp.glob("ray/session_*/logs/*"))
+    assert leaks(ray_tmp) == [] and leaks(cache["out"]) == []  # Ray's session logs; results, Ray's tuner.pkl, report
 
 
 @pytest.mark.slow
