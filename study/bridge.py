@@ -115,7 +115,8 @@ class OptunaLink:
         yet) is re-attached to ``tune_id`` instead of asking for a new one.
         """
         self.study  # noqa: B018
-        reusable = [t for t in self.orphans(self.known | {tune_id}) if self._last_step[t] == 0]
+        self.known.add(tune_id)  # Tune trials this driver asked for are never orphans
+        reusable = [t for t in self.orphans(self.known) if self._last_step[t] == 0]
         trial = self._adopt(reusable[0]) if reusable else self.study.ask()
         trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # first: a kill from here on leaves a tagged orphan
         params = self.spec.suggest(trial)
@@ -176,7 +177,11 @@ class OptunaLink:
             trial.set_user_attr(FAIL_REASON_ATTR, reason[:1000])
         if tune_id.startswith(UNTAGGED_PREFIX):
             trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # every closed trial names its row in trials.parquet
-        self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        try:
+            self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except RuntimeError as exc:  # BruteForceSampler's grid is done: it calls Study.stop, valid only in optimize
+            if "Study.stop" not in str(exc):
+                raise  # (the trial's state is stored before the sampler's after_trial can raise)
         self._states[tune_id] = state
         self.changed.add(tune_id)
 

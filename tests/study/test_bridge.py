@@ -5,8 +5,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
-from study.bridge import open_study
+from study.bridge import OptunaLink, open_study
 from study.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
 from study.spec import load_spec
 
@@ -81,3 +82,16 @@ def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, t
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert "never run" in trials[1].user_attrs["fail_reason"]
     assert {(r["trial_number"], r["status"], r["epochs_run"]) for r in rows} == {(0, "complete", 1), (1, "failed", 0)}
+
+
+def test_bruteforce_grid_finishing_does_not_crash_the_driver(tiny_spec, tmp_path: Path):
+    # BruteForceSampler calls Study.stop when its last cell is told, which raises outside optimize();
+    # searchspaces/schedules.yaml and paper.yaml are such grids.
+    spec = load_spec(tiny_spec(name="grid", budget={"num_trials": 2}, sampler={"name": "bruteforce", "seed": 0},
+                               space={"diffusion.schedule": {"type": "categorical", "choices": ["linear", "cosine"]}}))
+    link = OptunaLink(spec, tmp_path)
+    cells = {link.ask(tune_id)["diffusion.schedule"] for tune_id in ("a", "b")}  # both running: two cells
+    for value, tune_id in enumerate(("a", "b")):
+        link.finish(tune_id, TrialState.COMPLETE, value=float(value))  # the 2nd is the grid's last cell
+    assert cells == {"linear", "cosine"}
+    assert [t.state for t in link.study.get_trials()] == [TrialState.COMPLETE, TrialState.COMPLETE]
