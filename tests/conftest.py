@@ -1,9 +1,16 @@
 """Session-wide fixtures: a private cache for generated data and a small synthetic dataset."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two test processes share the 2 cores: one torch thread each
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # CLI subprocesses too
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
