@@ -2,7 +2,8 @@
 
 Runs in the driver after the bridge has decided (Tune calls the scheduler before callbacks), so a
 trial's status here is Optuna's: running, complete, pruned or failed. A trial's row is flushed at
-its end (a completed trial is never lost when the driver dies); epoch rows at most every 2 s.
+its end and each epoch's rows as the epoch arrives, before Tune can save a checkpoint past it
+(a driver killed at any moment loses no row; `run --resume` redoes nothing recorded).
 """
 from __future__ import annotations
 
@@ -112,7 +113,9 @@ class ResultsCallback(tune.Callback):
             return
         if self.store.record_epoch(self._epoch_row(trial, result)):  # a re-run epoch changes no figure
             self.store.record_trial(self._trial_row(trial, result))
-        self.store.flush_if_due()
+            # On disk before Tune's next experiment snapshot can hold this epoch's checkpoint: a
+            # driver killed after that snapshot resumes past this epoch and would never write it again.
+            self.store.flush()
         self._show()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
