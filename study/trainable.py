@@ -32,6 +32,7 @@ from model.errors import PoseDiffError
 from model.evaluate import evaluate
 from model.train import EpochMetrics, fit, load_resume_payload
 from study.devices import gpu_seconds, num_threads, trial_device
+from study.gate import EpochGate
 from study.spec import StudySpec
 
 CHECKPOINT_FILE = "trial.pt"
@@ -62,6 +63,7 @@ class _Reporter:
     device: torch.device
     gpus: float
     node: str
+    gate: EpochGate | None = None
     start_s: float = dataclasses.field(default_factory=time.perf_counter)
     cpu0_s: float = dataclasses.field(default_factory=time.process_time)
     held: tuple[EpochMetrics, Path | None] | None = None
@@ -88,6 +90,8 @@ class _Reporter:
         """One ``tune.report`` (with a checkpoint when ``folder`` holds one); the folder is then removed."""
         result = {**dataclasses.asdict(metrics), **self.usage(), **(extra or {})}
         try:
+            if self.gate is not None:
+                self.gate.pass_through(tune.get_context().get_trial_id(), metrics.epoch)
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder) if folder else None)
         finally:
             if folder is not None:
@@ -173,7 +177,7 @@ def _resume_file(into: Path) -> Path | None:
     return usable_checkpoint(checkpoint_candidates(restored), into)
 
 
-def run_trial(config: dict[str, Any], spec: StudySpec) -> None:
+def run_trial(config: dict[str, Any], spec: StudySpec, gate: EpochGate | None = None) -> None:
     """Train one trial of ``spec`` with the dotted params in ``config`` (Ray Tune function trainable)."""
     clock = time.perf_counter(), time.process_time()  # busy time starts here
     cfg = spec.trial_config(config)
@@ -181,7 +185,7 @@ def run_trial(config: dict[str, Any], spec: StudySpec) -> None:
     cpus, gpus = float(allotted.get("CPU", 1.0)), float(allotted.get("GPU", 0.0))
     torch.set_num_threads(num_threads(cpus))
     device = trial_device(gpus)
-    reporter = _Reporter(spec, device, gpus, node_label(), *clock)
+    reporter = _Reporter(spec, device, gpus, node_label(), gate, *clock)
     splits = cached_splits(cfg.data)
     with tempfile.TemporaryDirectory(prefix="posediff-restore-") as restore_dir:
         fitted = fit(cfg, splits, on_epoch=reporter, resume_from=_resume_file(Path(restore_dir)), device=device)
@@ -190,6 +194,6 @@ def run_trial(config: dict[str, Any], spec: StudySpec) -> None:
 
 
 def make_trainable(spec: StudySpec) -> Any:
-    """``run_trial`` bound to ``spec`` with the spec's per-trial CPUs and (fractional) GPUs."""
-    bound = tune.with_parameters(run_trial, spec=spec)
+    """``run_trial`` bound to ``spec`` (and the driver's epoch gate, if any) with the spec's per-trial CPUs and GPUs."""
+    bound = tune.with_parameters(run_trial, spec=spec, gate=EpochGate.from_env())
     return tune.with_resources(bound, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})

@@ -19,15 +19,13 @@ import pytest
 import yaml
 
 from study.bridge import FAIL_REASON_ATTR, TUNE_ID_ATTR
+from study.gate import GATE_ENV, EpochGate
 from study.runner import RunOptions, StudyOutcome, run_study
 from study.spec import StudySpec, load_spec
 
 pytestmark = pytest.mark.slow
 TRAINABLE_TITLE = b"ray::ImplicitFunc"  # a Tune function-trainable actor (".train" while inside a call)
-# 4096 samples per epoch (~1 s on a quiet core) leave the killer seconds between a trial's first
-# reported epoch and its end; 2 trials run side by side on the 2 CPUs.
-KILL_BUDGET = {"max_epochs": 3, "max_concurrent_trials": 2}
-KILL_FIXED = {"train.samples_per_epoch": 4096}
+KILL_BUDGET = {"max_epochs": 3, "max_concurrent_trials": 2}  # 2 trials side by side on the 2 CPUs
 
 
 def unfixed(spec_file: Path, key: str) -> Path:
@@ -50,26 +48,34 @@ def trial_results(run_dir: Path) -> dict[str, list[dict]]:
 
 
 class WorkerKiller(threading.Thread):
-    """SIGKILLs the Ray worker of the first trial seen with a reported epoch and not done.
+    """SIGKILLs the Ray worker of the first trial to report an epoch, while the epoch gate holds it.
 
-    The pid is Ray's own auto-filled ``pid`` of that result; it must be a process titled
-    ``ray::ImplicitFunc...`` (the trial's actor) when the kill is sent, else polling goes on.
+    The study runs behind ``gate``: the killer offers one permit at a time until a trial has reported
+    an epoch, then offers none, so that trial cannot end (it needs a permit for each later report)
+    however fast the machine is. The pid is Ray's own auto-filled ``pid`` of that result; it must be
+    a process titled ``ray::ImplicitFunc...`` (the trial's actor). After the kill the gate opens.
     """
 
-    def __init__(self, run_dir: Path, timeout_s: float = 300.0) -> None:
+    def __init__(self, run_dir: Path, gate: EpochGate, timeout_s: float = 300.0) -> None:
         super().__init__(daemon=True)
-        self.run_dir, self.timeout_s = run_dir, timeout_s
+        self.run_dir, self.gate, self.timeout_s = run_dir, gate, timeout_s
         self.stop = threading.Event()
         self.killed: dict[str, Any] | None = None  # the result read just before the kill
         self.missed = f"no trial reported an epoch while the study ran (at most {timeout_s:.0f} s)"
 
     def run(self) -> None:
-        """Poll result.json files every 50 ms until one kill is sent, the study ends or time is up."""
+        """Poll result.json files every 50 ms until one kill is sent, the study ends or time is up; then open the gate."""
         deadline = time.monotonic() + self.timeout_s
-        while not self.stop.wait(0.05) and time.monotonic() < deadline:
-            for lines in trial_results(self.run_dir).values():
-                if not lines[-1].get("done") and self.kill(lines[-1]):
-                    return
+        try:
+            while not self.stop.wait(0.05) and time.monotonic() < deadline:
+                results = trial_results(self.run_dir)
+                for lines in results.values():
+                    if not lines[-1].get("done") and self.kill(lines[-1]):
+                        return
+                if not self.gate.outstanding() and len(self.gate.taken()) == sum(map(len, results.values())):
+                    self.gate.issue()  # every permit so far is a result: offer the next report one
+        finally:
+            self.gate.open()
 
     def kill(self, result: dict[str, Any]) -> bool:
         """SIGKILL ``result``'s pid if that process is still a Ray trainable actor."""
@@ -85,10 +91,14 @@ class WorkerKiller(threading.Thread):
         return True
 
 
-def run_with_a_worker_killed(spec_file: Path, out: Path) -> tuple[StudySpec, StudyOutcome, dict[str, Any]]:
-    """Run the study while a :class:`WorkerKiller` kills one trial's worker after an epoch."""
+def run_with_a_worker_killed(spec_file: Path, out: Path, monkeypatch: pytest.MonkeyPatch
+                             ) -> tuple[StudySpec, StudyOutcome, dict[str, Any]]:
+    """Run the study behind an epoch gate while a :class:`WorkerKiller` kills one trial's worker after an epoch."""
     spec = load_spec(spec_file)
-    killer = WorkerKiller(out)
+    gate = EpochGate(out.parent / "gate")
+    gate.folder.mkdir()
+    monkeypatch.setenv(GATE_ENV, str(gate.folder))  # read by the driver when it builds the trainable
+    killer = WorkerKiller(out, gate)
     killer.start()
     try:
         outcome = run_study(spec, RunOptions(out=out))
@@ -100,7 +110,8 @@ def run_with_a_worker_killed(spec_file: Path, out: Path) -> tuple[StudySpec, Stu
     return spec, outcome, killer.killed
 
 
-def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny_spec, study_check, tmp_path: Path):
+def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny_spec, study_check, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch):
     # One grid (bruteforce: each cell once) of (K, lr), two trials at a time, budget.max_failures 1:
     # K = 1001 passes spec validation (>= 1, below the 3584 training poses) but the EM subsample is
     # prior.fit_samples = 1000 poses, so scikit-learn's GaussianMixture raises ValueError in the trial;
@@ -109,9 +120,10 @@ def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny
     # its last checkpoint and it completes, like the other healthy trial.
     grid = [[2, 3.0e-4], [2, 1.0e-3], [1001, 3.0e-4], [2, 1.0e9]]
     spec_file = tiny_spec(name="faults", budget={"num_trials": len(grid), "max_failures": 1, **KILL_BUDGET},
-                          fixed=KILL_FIXED, pruner={"name": "none"}, sampler={"name": "bruteforce", "seed": 0},
+                          pruner={"name": "none"}, sampler={"name": "bruteforce", "seed": 0},
                           space={"prior.num_components+train.lr": {"type": "categorical", "choices": grid}})
-    spec, outcome, killed = run_with_a_worker_killed(unfixed(spec_file, "prior.num_components"), tmp_path / "run")
+    spec, outcome, killed = run_with_a_worker_killed(unfixed(spec_file, "prior.num_components"), tmp_path / "run",
+                                                     monkeypatch)
     trials, rows, epochs = study_check(outcome.run_dir, spec.name)
     assert outcome.finished and sorted([t.params["prior.num_components+train.lr"] for t in trials]) == sorted(
         "+".join(map(str, cell)) for cell in grid)

@@ -1,6 +1,7 @@
 """Interrupt the driver at four points of one study (Ctrl-C and SIGKILL), resume, lose or redo nothing."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from model.errors import PoseDiffError
 from study.bridge import FAIL_REASON_ATTR, LOST_REASON, NEVER_RUN_REASON
+from study.gate import GATE_ENV, EpochGate
 from study.results import read_epochs, read_trials
 from study.runner import SPEC_FILE
 
@@ -33,17 +35,18 @@ def num_finished(out: Path) -> int:
         return 0
 
 
-def num_epochs(out: Path) -> int:
-    """Rows in epochs.parquet (0 before the file exists)."""
+def epoch_rows(out: Path) -> set[tuple[str, int]]:
+    """(trial id, epoch) of every row in epochs.parquet (none before the file exists)."""
     try:
-        return read_epochs(out).num_rows
+        table = read_epochs(out)
     except PoseDiffError:
-        return 0
+        return set()
+    return set(zip(table.column("trial_id").to_pylist(), table.column("epoch").to_pylist()))
 
 
 def progress(out: Path) -> dict[str, int]:
     """What the run folder shows so far: spec written (0/1), epoch rows, finished trials."""
-    return {"spec": int((out / SPEC_FILE).exists()), "epochs": num_epochs(out), "finished": num_finished(out)}
+    return {"spec": int((out / SPEC_FILE).exists()), "epochs": len(epoch_rows(out)), "finished": num_finished(out)}
 
 
 # Kill points, in the order one study meets them: (signal, what must have grown since the run started, by how much).
@@ -55,17 +58,27 @@ KILLS = [
 ]
 
 
-def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Signals, log: Path) -> int:
-    """Start the driver; send ``sig`` once ``progress(out)[what]`` grew by ``grow``; its exit code."""
+def settled(gate: EpochGate, out: Path) -> bool:
+    """No permit waits and every report that took one is recorded: the study is held at the gate."""
+    return not gate.outstanding() and gate.taken() <= epoch_rows(out)
+
+
+def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Signals, log: Path, gate: EpochGate) -> int:
+    """Start the driver behind ``gate``; let it report one epoch at a time until ``progress(out)[what]``
+    grew by ``grow``, then send ``sig`` while every trial is held; the driver's exit code."""
     target = max(progress(out)[what] + grow, 1)
+    gate.folder.mkdir()
     with open(log, "w") as stream:
-        proc = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, GATE_ENV: str(gate.folder)})
         try:
-            deadline = time.monotonic() + 400
+            deadline = time.monotonic() + 400  # a hung study fails the test instead of hanging it
             while progress(out)[what] < target:
                 assert proc.poll() is None, f"the study ended before it could be interrupted: {log.read_text()[-2000:]}"
                 assert time.monotonic() < deadline, f"{what} never reached {target}"
-                time.sleep(0.2)
+                if settled(gate, out):
+                    gate.issue()
+                time.sleep(0.1)
             proc.send_signal(sig)
             return proc.wait(timeout=180)
         finally:
@@ -82,7 +95,8 @@ def test_driver_killed_at_four_points_resumes_exactly(tiny_spec, study_check, tm
     finished_before: set[str] = set()
     for i, (sig, what, grow) in enumerate(KILLS):
         log = tmp_path / f"run{i}.log"
-        code = run_until(args + ["--resume"] * (i > 0), out, what, grow, sig, log)
+        gate = EpochGate(tmp_path / f"gate{i}")  # a folder per driver: a dying one's trials take no later permit
+        code = run_until(args + ["--resume"] * (i > 0), out, what, grow, sig, log, gate)
         assert code != 0, log.read_text()[-2000:]  # interrupted: not finished
         text = log.read_text()
         assert not finished_before & events(text, {"started"}), text[-2000:]  # nothing finished is redone
