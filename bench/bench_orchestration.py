@@ -39,9 +39,9 @@ def write_spec(folder: Path, name: str, data: Path, samples_per_epoch: int = 204
 
 def run(spec_file: Path, out: Path) -> tuple[float, list[dict]]:
     """Run one study on the already started Ray; (wall seconds, trials.parquet rows)."""
-    from study.results import read_trials
-    from study.runner import RunOptions, run_study
-    from study.spec import load_spec
+    from study.results.tables import read_trials
+    from study.tune.runner import RunOptions, run_study
+    from study.spec.study_spec import load_spec
 
     start = time.perf_counter()
     run_study(load_spec(spec_file), RunOptions(out=out))

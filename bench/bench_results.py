@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from study.results import EpochRow, ResultsStore, TrialRow, read_trials
+from study.results.tables import EpochRow, ResultsStore, TrialRow, read_trials
 
 PARAMS = {"diffusion.schedule": "cosine", "sampler.name": "edm", "prior.num_components": 5, "sampler.S_churn": 10.0,
           "sampler.num_steps": 10, "train.lr": 1e-3}

@@ -57,8 +57,8 @@ def check_study(run_dir: Path, name: str) -> tuple[list, list[dict], list[dict]]
     """
     import optuna
 
-    from study.bridge import TUNE_ID_ATTR, journal_storage
-    from study.results import read_epochs, read_trials
+    from study.tune.bridge import TUNE_ID_ATTR, journal_storage
+    from study.results.tables import read_epochs, read_trials
 
     trials = optuna.load_study(study_name=name, storage=journal_storage(run_dir)).get_trials()
     rows = {r["trial_id"]: r for r in read_trials(run_dir).to_pylist()}

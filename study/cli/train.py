@@ -1,0 +1,204 @@
+"""`posediff-study train` (one configuration, no Ray) and `posediff-study evaluate` (a saved lifter)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from model.config import TrialConfig, check_ranges, coerce, to_nested_dict, trial_config
+from model.errors import PoseDiffError
+from study.spec.yaml_file import read_yaml
+
+if TYPE_CHECKING:  # torch and the lifter load only when a command runs (fast --help, fast config errors)
+    from model.evaluate import EvalResult
+    from model.train import EpochMetrics
+
+console = Console(stderr=True)
+
+
+def read_trial_config(path: Path) -> TrialConfig:
+    """A nested trial-config YAML file (sections data / prior / diffusion / network / sampler / train)."""
+    values = read_yaml(path, kind="trial-config")
+    if not isinstance(values, dict):
+        raise PoseDiffError(str(path), "a mapping of config sections", type(values).__name__)
+    return trial_config(values, where=str(path))
+
+
+def with_overrides(cfg: TrialConfig, overrides: dict[str, Any], where: str = "command line") -> TrialConfig:
+    """cfg with dotted-key overrides (None values skipped), each checked against its type, then ranges."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if value is not None:
+            section, _, name = key.partition(".")
+            sections.setdefault(section, {})[name] = coerce(key, value, where)
+    cfg = dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s), **kw) for s, kw in sections.items()})
+    check_ranges(cfg, where)
+    return cfg
+
+
+def _set_threads(threads: Optional[int]) -> None:
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def train_command(
+    config: Path = typer.Option(..., "--config", help="Nested trial-config YAML (see configs/lifter.yaml)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the synthetic dataset)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override train.epochs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/train-<timestamp>)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (default: all CPUs)."),
+) -> None:
+    """Train one configuration without Ray: metrics.jsonl, config.yaml and lifter.pt under --out."""
+    from model.data import load_splits
+    from model.train import fit
+
+    cfg = with_overrides(read_trial_config(config), {"data.path": data, "train.epochs": epochs})
+    _set_threads(threads)
+    out = out or Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(to_nested_dict(cfg), sort_keys=False))
+    splits = load_splits(cfg.data)
+    (out / "metrics.jsonl").write_text("")
+    with Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("train", total=cfg.train.epochs, info="fitting prior")
+
+        def on_epoch(m: EpochMetrics, checkpoint: Any) -> None:
+            with (out / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(dataclasses.asdict(m)) + "\n")
+            if m.epoch % cfg.train.checkpoint_every == 0 or m.epoch == cfg.train.epochs:
+                checkpoint(out / "lifter.pt")
+            progress.update(task, completed=m.epoch, info=f"loss {m.train_loss:.4f}  val MPJPE "
+                            f"{m.val_mpjpe_mm:.1f} mm  {m.samples_per_s:,.0f} samples/s")
+
+        result = fit(cfg, splits, on_epoch=on_epoch)
+    last = result.epochs[-1]
+    console.print(f"val MPJPE {last.val_mpjpe_mm:.1f} mm, P-MPJPE {last.val_p_mpjpe_mm:.1f} mm -> {out / 'lifter.pt'}")
+
+
+def evaluate_command(
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A lifter.pt written by train or a study."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A study folder: sweep its top trials (with --space)."),
+    top: int = typer.Option(3, "--top", help="With --run: how many of the best complete trials to re-evaluate."),
+    space: Optional[Path] = typer.Option(None, "--space", help="With --run: a sampler-sweep YAML "
+                                         "(see searchspaces/sampler_sweep.yaml)."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --run: Ray cluster (default: local Ray)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
+    split: str = typer.Option("test", "--split", help="val | test"),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="ddpm | ddim | edm"),
+    steps: Optional[int] = typer.Option(None, "--steps"),
+    hypotheses: Optional[int] = typer.Option(None, "--hypotheses"),
+    aggregate: Optional[str] = typer.Option(None, "--aggregate", help="mean | median | reproj"),
+    eta: Optional[float] = typer.Option(None, "--eta"),
+    rho: Optional[float] = typer.Option(None, "--rho"),
+    sigma_min: Optional[float] = typer.Option(None, "--sigma-min"),
+    sigma_max: Optional[float] = typer.Option(None, "--sigma-max"),
+    s_churn: Optional[float] = typer.Option(None, "--s-churn"),
+    s_tmin: Optional[float] = typer.Option(None, "--s-tmin"),
+    s_tmax: Optional[float] = typer.Option(None, "--s-tmax"),
+    s_noise: Optional[float] = typer.Option(None, "--s-noise"),
+    batch_size: int = typer.Option(1024, "--batch-size"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Evaluate a saved lifter on a split, or (--run) sweep a study's top trials over sampler settings on Ray."""
+    _check_mode(checkpoint, run, space, address, {
+        "--data": data, "--sampler": sampler, "--steps": steps, "--hypotheses": hypotheses, "--aggregate": aggregate,
+        "--eta": eta, "--rho": rho, "--sigma-min": sigma_min, "--sigma-max": sigma_max, "--s-churn": s_churn,
+        "--s-tmin": s_tmin, "--s-tmax": s_tmax, "--s-noise": s_noise})
+    if run is not None:
+        return sweep_command(run, top, space, address, as_json)
+    import torch
+
+    from model.checkpoint import load_lifter
+    from model.data import load_splits
+    from model.evaluate import evaluate
+    from model.train import resolve_device
+
+    if split not in ("val", "test"):
+        raise PoseDiffError("--split", "'val' or 'test'", repr(split))
+    lifter, cfg = load_lifter(checkpoint)
+    cfg = with_overrides(cfg, {
+        "data.path": data, "sampler.name": sampler, "sampler.num_steps": steps,
+        "sampler.num_hypotheses": hypotheses, "sampler.aggregate": aggregate, "sampler.eta": eta,
+        "sampler.rho": rho, "sampler.sigma_min": sigma_min, "sampler.sigma_max": sigma_max,
+        "sampler.S_churn": s_churn, "sampler.S_tmin": s_tmin, "sampler.S_tmax": s_tmax, "sampler.S_noise": s_noise})
+    _set_threads(threads)
+    device = resolve_device(cfg.train.device)
+    part = getattr(load_splits(cfg.data), split).to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    result = evaluate(lifter.to(device), part, cfg.sampler, batch_size=batch_size, generator=generator)
+    if as_json:
+        print(json.dumps(result_dict(result, cfg, split)))
+    else:
+        Console().print(result_table(result, split))
+
+
+def _check_mode(checkpoint: Optional[Path], run: Optional[Path], space: Optional[Path], address: Optional[str],
+                single: dict[str, Any]) -> None:
+    """evaluate: exactly one of --checkpoint / --run; sampler flags only with --checkpoint, sweep flags only with --run."""
+    if (checkpoint is None) == (run is None):
+        raise PoseDiffError("evaluate", "exactly one of --checkpoint or --run", "both" if checkpoint else "neither")
+    given = [flag for flag, value in single.items() if value is not None]
+    if run is not None and given:
+        raise PoseDiffError("--run", "sampler settings in the --space file", " ".join(given))
+    if checkpoint is not None and (space is not None or address is not None):
+        raise PoseDiffError("--checkpoint", "--space and --address only with --run", "--space or --address")
+
+
+def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[str], as_json: bool) -> None:
+    """`evaluate --run`: study.tune.sweep on Ray; eval rows appended to the study's trials.parquet."""
+    from study.tune.sweep import load_sweep, run_sweep, sweep_summary
+
+    if space is None:
+        raise PoseDiffError("--run", "--space FILE (a sampler-sweep YAML)", "no --space")
+    sweep = load_sweep(space)
+    outcome = run_sweep(run, sweep, top, address,
+                        on_row=None if as_json else lambda row: console.print(f"{row.trial_id}: done"))
+    if as_json:
+        print(json.dumps({"rows": [dataclasses.asdict(r) for r in outcome.rows], "num_skipped": outcome.num_skipped}))
+        return
+    table = Table(title=f"{len(outcome.rows)} evaluations written to {run / 'trials.parquet'}, "
+                        f"{outcome.num_skipped} already there")
+    for column in ("eval row", "sampler", "steps", "N", "aggregation", "NFE", "val MPJPE mm", "test MPJPE mm"):
+        table.add_column(column)
+    for cells in sweep_summary(outcome.rows):
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def result_dict(result: EvalResult, cfg: TrialConfig, split: str) -> dict[str, Any]:
+    """JSON-ready summary: overall errors, oracles, per-action tables, the sampler used."""
+    return {"split": split, "sampler": dataclasses.asdict(cfg.sampler), **dataclasses.asdict(result)}
+
+
+def result_table(result: EvalResult, split: str) -> Table:
+    """Rich table: per action and overall MPJPE / P-MPJPE / N-MPJPE, then oracle best-of-N."""
+    table = Table(title=f"{split}: {result.num_frames} frames, N={result.num_hypotheses}, NFE={result.nfe}")
+    for column in ("action", "frames", "MPJPE mm", "P-MPJPE mm", "N-MPJPE mm"):
+        table.add_column(column, justify="left" if column == "action" else "right")
+    by_action = (result.mpjpe_by_action, result.p_mpjpe_by_action, result.n_mpjpe_by_action)
+    for action, num_frames in by_action[0].num_frames.items():
+        table.add_row(action, str(num_frames), *(f"{t.per_action_mm[action]:.1f}" for t in by_action))
+    table.add_row("overall", str(result.num_frames), f"{result.mpjpe_mm:.1f}", f"{result.p_mpjpe_mm:.1f}",
+                  f"{result.n_mpjpe_mm:.1f}", style="bold")
+    table.add_row("oracle best pose", "", f"{result.oracle_pose_mpjpe_mm:.1f}", "", "")
+    table.add_row("oracle best joint", "", f"{result.oracle_joint_mpjpe_mm:.1f}", "", "")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `train` and `evaluate` to the CLI."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,139 @@
+"""`posediff-study report`: one or more studies' Parquet -> the schedule x sampler comparison (DESIGN 6.4).
+
+Reads trials.parquet / epochs.parquet of each run folder (and the ``fixed`` values of its
+spec.resolved.yaml, so a parameter the study fixed still labels its trials), prints the tables (rich) and writes
+``report.md``, ``report.html`` (plots inline), one CSV per table and the PNG plots under the
+output folder. Selection is on validation only; test figures are shown, never ranked.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+from rich.console import Console
+
+from model.errors import PoseDiffError
+from study.report.details import best_trials_table, marginal_table, sweep_table
+from study.report.importance import importance_table
+from study.report.plots import write_plots
+from study.report.render import Block, Heading, Image, Paragraph, print_blocks, to_html, to_markdown, write_csvs
+from study.report.tables import Record, comparison_table, group_cells, matrix_table, regress_gap_line, test_table
+from study.results.tables import PARAM_PREFIX, TRIALS_FILE, read_epochs, read_trials
+
+RUNS_ROOT = Path("runs")
+SPEC_FILE = "spec.resolved.yaml"  # written next to the results by `posediff-study run`
+SELECTION_NOTE = ("Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
+                  "subset, and every best / median below uses complete trials only. Test-split figures are "
+                  "evaluated once per trial and never used for selection.")
+
+
+@dataclass(frozen=True)
+class Studies:
+    """The rows of one or more studies: (run folder, study name) pairs and their trial / epoch records."""
+
+    runs: tuple[tuple[Path, str], ...]
+    trials: tuple[Record, ...]
+    epochs: tuple[Record, ...]
+
+
+def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
+    """Every folder under ``root`` holding a trials.parquet, sorted; PoseDiffError when there is none."""
+    found = sorted(p.parent for p in root.glob(f"*/{TRIALS_FILE}")) if root.is_dir() else []
+    if not found:
+        raise PoseDiffError(f"{root}/", f"at least one run folder holding {TRIALS_FILE}", "none")
+    return found
+
+
+def fixed_values(run_dir: Path) -> dict[str, Any]:
+    """The ``fixed`` dotted keys of the resolved spec next to the results ({} when there is none)."""
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        return {}
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PoseDiffError(str(path), "a resolved study spec (YAML)", f"invalid YAML ({type(exc).__name__})") from None
+    fixed = spec.get("fixed", {}) if isinstance(spec, dict) else None
+    if not isinstance(fixed, dict):
+        raise PoseDiffError(f"{path}: fixed", "a mapping of dotted keys to values", type(fixed).__name__)
+    return fixed
+
+
+def _with_fixed(record: Record, fixed: Mapping[str, Any]) -> Record:
+    """A training trial's record with the study's fixed values filled in where the trial lacks the key."""
+    if record["kind"] != "train":
+        return record
+    missing = {PARAM_PREFIX + k: v for k, v in fixed.items() if record.get(PARAM_PREFIX + k) is None}
+    return {**record, **missing}
+
+
+def load_studies(run_dirs: Sequence[Path]) -> Studies:
+    """Read and check every run folder's Parquet (plus the spec's fixed values); an empty trials table is an error."""
+    runs, trials, epochs = [], [], []
+    for run_dir in run_dirs:
+        table = read_trials(run_dir)
+        if table.num_rows == 0:
+            raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one trial row", "an empty table")
+        runs += [(Path(run_dir), name) for name in sorted(set(table.column("study").to_pylist()))]
+        fixed = fixed_values(run_dir)
+        trials += [_with_fixed(record, fixed) for record in table.to_pylist()]
+        epochs += read_epochs(run_dir).to_pylist()
+    return Studies(tuple(runs), tuple(trials), tuple(epochs))
+
+
+def _summary(data: Studies) -> str:
+    parts = []
+    for run_dir, study in data.runs:
+        rows = [r for r in data.trials if r["study"] == study]
+        num_eval = sum(r["kind"] == "eval" for r in rows)
+        parts.append(f"{study} (folder {run_dir.name}: {len(rows) - num_eval} trials"
+                     + (f", {num_eval} sweep evaluations)" if num_eval else ")"))
+    return "Studies: " + "; ".join(parts) + "."
+
+
+def _banner(data: Studies) -> list[Block]:
+    running = sorted({r["study"] for r in data.trials if r["kind"] == "train" and r["status"] == "running"})
+    if not running:
+        return []
+    count = sum(r["kind"] == "train" and r["status"] == "running" for r in data.trials)
+    return [Paragraph(f"Partial report: {', '.join(running)} still running ({count} trial(s) in flight); "
+                      "the figures will change.", banner=True)]
+
+
+def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: str | None = None) -> list[Block]:
+    """The whole report, in order, as renderer-neutral blocks."""
+    cells, regress = group_cells(data.trials)
+    importances, notes = importance_table(list(data.runs), storage_url)
+    blocks: list[Block] = [Heading("posediff-study report", 1), Paragraph(_summary(data)), *_banner(data),
+                           Paragraph(SELECTION_NOTE), Heading("Schedule x sampler comparison"),
+                           matrix_table(cells, regress), comparison_table(cells, regress),
+                           Paragraph(regress_gap_line(cells, regress)), Heading("Marginal effects")]
+    marginals = marginal_table(data.trials)
+    blocks.append(marginals if marginals.rows else Paragraph(
+        "None of K, T, N, sampling steps or the EDM parameters varies in these studies."))
+    blocks += [Heading("Parameter importances"), importances, *(Paragraph(n) for n in notes),
+               Heading("Best trials"), best_trials_table(data.trials),
+               Heading("Test split"), test_table(cells, regress)]
+    sweep = sweep_table(data.trials)
+    if sweep:
+        blocks += [Heading("Test-time sampler sweep"), sweep]
+    blocks += [Heading("Plots"), *(Image(file, caption) for file, caption in plots)]
+    return blocks
+
+
+def write_report(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
+                 storage_url: str | None = None) -> list[Block]:
+    """Load, write report.md / report.html / CSVs / PNGs under ``out_dir``, print to ``console``.
+    Importances come from each run folder's optuna.journal, or from ``storage_url`` (an Optuna RDB URL)."""
+    data = load_studies(run_dirs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks = build_blocks(data, write_plots(data.trials, data.epochs, out_dir), storage_url)
+    (out_dir / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+    (out_dir / "report.html").write_text(to_html(blocks, out_dir, "posediff-study report"), encoding="utf-8")
+    write_csvs(blocks, out_dir)
+    if console is not None:
+        print_blocks(blocks, console)
+        console.print(f"wrote {out_dir / 'report.md'}, report.html, CSV tables and plots")
+    return blocks

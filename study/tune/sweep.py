@@ -1,0 +1,277 @@
+"""Test-time sampler sweep: re-evaluate a study's best trained networks under other sampler settings.
+
+A sweep spec (``searchspaces/sampler_sweep.yaml``) lists sampler settings (dotted ``sampler.*``
+keys only: a ``grid`` and/or explicit ``settings``); :func:`run_sweep` picks the top-K complete
+training trials of a study folder, finds each one's latest Ray checkpoint, runs one Ray task per
+(trial, setting) and appends ``kind="eval"`` rows to the study's ``trials.parquet``. An eval row's
+id is ``"<source trial id>/eval-<k>"`` with k a hash of the resolved sampler config and the
+evaluation frames, so re-running a sweep skips what is done and never duplicates a row.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from model.config import SamplerConfig, TrialConfig, check_ranges, coerce
+from model.errors import PoseDiffError
+from study.results.tables import ResultsStore, TrialRow, file_study, read_trials, trial_from_record
+from study.spec.yaml_file import read_yaml
+
+TOP_KEYS = ("grid", "settings", "split", "eval_subset_size", "seed")
+SPLITS = ("val", "test")
+RAY_DIR = "ray"  # study.runner.RAY_DIR (not imported: the runner pulls in Optuna and Ray Tune)
+CHECKPOINT_FILE = "trial.pt"  # study.trainable.CHECKPOINT_FILE
+_TRIAL_SUBSET = object()  # eval_subset_size absent: each source trial's own data.eval_subset_size
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec: sampler settings (dotted ``sampler.*`` keys) and how to evaluate them."""
+
+    source: Path
+    settings: tuple[dict[str, Any], ...]
+    splits: tuple[str, ...] = ("val",)
+    eval_subset_size: Any = _TRIAL_SUBSET  # int frames, None (full split), or the trial's own
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One (source trial, resolved sampler) evaluation: what a Ray task receives."""
+
+    source: TrialRow
+    eval_id: str
+    checkpoint: Path
+    sampler: SamplerConfig
+    eval_subset_size: int | None
+    seed: int
+    splits: tuple[str, ...]
+
+
+def _sampler_setting(values: Any, where: str) -> dict[str, Any]:
+    """One mapping of ``sampler.*`` keys, each value coerced to its trial-config type."""
+    if not isinstance(values, dict) or not values:
+        raise PoseDiffError(where, "a non-empty mapping of sampler.* keys", repr(values))
+    for key in values:
+        if not str(key).startswith("sampler."):
+            raise PoseDiffError(f"{where}: {key}", "a sampler.* key (a sweep never retrains the network)",
+                                repr(key))
+    return {key: coerce(key, value, where) for key, value in values.items()}
+
+
+def _grid(grid: Any, where: str) -> list[dict[str, Any]]:
+    """The Cartesian product of a ``{sampler.key: [values]}`` grid, in key order."""
+    if not isinstance(grid, dict) or not grid:
+        raise PoseDiffError(where, "a non-empty mapping of sampler.* keys to lists of values", repr(grid))
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise PoseDiffError(f"{where}: {key}", "a non-empty list of values", repr(values))
+    keys = list(grid)
+    return [_sampler_setting(dict(zip(keys, combo)), where) for combo in itertools.product(*grid.values())]
+
+
+def _splits(value: Any, where: str) -> tuple[str, ...]:
+    splits = [value] if isinstance(value, str) else value
+    if not isinstance(splits, list) or not splits or any(s not in SPLITS for s in splits):
+        raise PoseDiffError(where, "'val', 'test' or a list of them", repr(value))
+    return tuple(dict.fromkeys(splits))
+
+
+def load_sweep(path: Path | str) -> SweepSpec:
+    """Read and validate a sweep spec; any bad key or value is one PoseDiffError line naming it."""
+    path = Path(path)
+    raw = read_yaml(path, kind="sampler-sweep")
+    if not isinstance(raw, dict):
+        raise PoseDiffError(str(path), "a mapping with grid and/or settings", type(raw).__name__)
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise PoseDiffError(f"{path}: {key}", "one of " + ", ".join(TOP_KEYS), f"unknown key {key!r}")
+    settings = _grid(raw["grid"], f"{path}: grid") if "grid" in raw else []
+    explicit = raw.get("settings", [])
+    if not isinstance(explicit, list):
+        raise PoseDiffError(f"{path}: settings", "a list of mappings of sampler.* keys", repr(explicit))
+    settings += [_sampler_setting(s, f"{path}: settings[{i}]") for i, s in enumerate(explicit)]
+    if not settings:
+        raise PoseDiffError(str(path), "at least one sampler setting (grid or settings)", "none")
+    for i, setting in enumerate(settings):  # ranges against the defaults; again per source trial later
+        check_ranges(dataclasses.replace(TrialConfig(), sampler=resolve_sampler(SamplerConfig(), setting)),
+                     f"{path}: setting {i} {setting}")
+    subset = raw.get("eval_subset_size", _TRIAL_SUBSET)
+    if subset is not _TRIAL_SUBSET and subset is not None and (isinstance(subset, bool) or not isinstance(subset, int)
+                                                                or subset < 1):
+        raise PoseDiffError(f"{path}: eval_subset_size", "an integer >= 1 or null", repr(subset))
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise PoseDiffError(f"{path}: seed", "an integer", repr(seed))
+    return SweepSpec(path, tuple(settings), _splits(raw.get("split", "val"), f"{path}: split"), subset, seed)
+
+
+def resolve_sampler(base: SamplerConfig, setting: dict[str, Any]) -> SamplerConfig:
+    """``base`` with a setting's ``sampler.*`` values."""
+    return dataclasses.replace(base, **{key.partition(".")[2]: value for key, value in setting.items()})
+
+
+def eval_id(source_id: str, sampler: SamplerConfig, eval_subset_size: int | None, seed: int) -> str:
+    """``"<source>/eval-<k>"``: k from a hash of the resolved sampler and the evaluated frames (stable)."""
+    text = json.dumps({"sampler": dataclasses.asdict(sampler), "eval_subset_size": eval_subset_size,
+                       "seed": seed}, sort_keys=True)
+    return f"{source_id}/eval-{int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)}"
+
+
+def top_trials(run_dir: Path, top: int) -> list[TrialRow]:
+    """The ``top`` complete diffusion training trials by best validation MPJPE (the regress reference excluded)."""
+    if top < 1:
+        raise PoseDiffError("--top", "an integer >= 1", repr(top))
+    rows = [trial_from_record(r) for r in read_trials(run_dir).to_pylist()]
+    done = [r for r in rows if r.kind == "train" and r.status == "complete" and r.best_val_mpjpe_mm is not None
+            and math.isfinite(r.best_val_mpjpe_mm) and r.params.get("diffusion.prediction") != "regress"]
+    if not done:
+        raise PoseDiffError(str(Path(run_dir) / "trials.parquet"), "at least one complete diffusion trial",
+                            f"{len(rows)} rows, none complete")
+    return sorted(done, key=lambda r: r.best_val_mpjpe_mm)[:top]
+
+
+def find_checkpoint(ray_dir: Path, trial_id: str) -> Path:
+    """The latest ``checkpoint_*/trial.pt`` of a Tune trial (its folder name holds the trial id)."""
+    found = sorted(ray_dir.glob(f"*/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"), key=lambda p: p.parent.name)
+    if not found:
+        raise PoseDiffError(str(ray_dir), f"a checkpoint of trial {trial_id} (<experiment>/*_{trial_id}_*/"
+                            f"checkpoint_*/{CHECKPOINT_FILE})", "none")
+    return found[-1]
+
+
+def plan(run_dir: Path, sweep: SweepSpec, top: int, ray_dir: Path | None = None) -> list[EvalJob]:
+    """One job per (top trial, distinct resolved setting), each setting range-checked against the trial's config."""
+    from model.checkpoint import load_checkpoint
+    from model.config import trial_config
+
+    jobs: dict[str, EvalJob] = {}
+    for source in top_trials(run_dir, top):
+        checkpoint = find_checkpoint(ray_dir or Path(run_dir) / RAY_DIR, source.trial_id)
+        cfg = trial_config(load_checkpoint(checkpoint)["config"], where=str(checkpoint))
+        subset = cfg.data.eval_subset_size if sweep.eval_subset_size is _TRIAL_SUBSET else sweep.eval_subset_size
+        for i, setting in enumerate(sweep.settings):
+            sampler = resolve_sampler(cfg.sampler, setting)
+            check_ranges(dataclasses.replace(cfg, sampler=sampler), f"{sweep.source}: setting {i} on {source.trial_id}")
+            job = EvalJob(source, eval_id(source.trial_id, sampler, subset, sweep.seed), checkpoint, sampler,
+                          subset, sweep.seed, sweep.splits)
+            jobs.setdefault(job.eval_id, job)
+    return list(jobs.values())
+
+
+_LIFTERS: dict[Path, tuple[Any, TrialConfig]] = {}  # per worker process: each checkpoint loaded once
+
+
+def evaluate_job(job: EvalJob) -> dict[str, Any]:
+    """One Ray task: :func:`evaluate_splits`, or ``{"error": (where, expected, found)}`` on a PoseDiffError."""
+    try:
+        return evaluate_splits(job)
+    except PoseDiffError as exc:  # Ray would wrap it with the remote traceback; keep it one line
+        return {"error": (exc.where, exc.expected, exc.found)}
+
+
+def evaluate_splits(job: EvalJob) -> dict[str, Any]:
+    """Evaluate one job's splits on the CPU (one thread): TrialRow figures, nfe, wall_s, cpu_s, node."""
+    import ray
+    import torch
+
+    from model.checkpoint import load_lifter
+    from model.evaluate import evaluate
+    from study.tune.trainable import cached_splits, node_label
+
+    clock = time.perf_counter(), time.process_time()
+    torch.set_num_threads(1)
+    if job.checkpoint not in _LIFTERS:
+        _LIFTERS[job.checkpoint] = load_lifter(job.checkpoint)
+    lifter, cfg = _LIFTERS[job.checkpoint]
+    splits, out = cached_splits(cfg.data), {}
+    for name in job.splits:
+        part = getattr(splits, name).seeded_subset(job.eval_subset_size, cfg.data.val_subset_seed)
+        result = evaluate(lifter, part, job.sampler, batch_size=cfg.train.batch_size,
+                          generator=torch.Generator().manual_seed(job.seed))
+        out.update(split_figures(name, result))
+    # Outside a Ray worker (a direct call) ask no runtime context: it would look for a cluster.
+    node = node_label() if ray.is_initialized() else socket.gethostname()
+    return {**out, "wall_s": time.perf_counter() - clock[0], "cpu_s": time.process_time() - clock[1], "node": node}
+
+
+def split_figures(split: str, result: Any) -> dict[str, Any]:
+    """The TrialRow columns one split's EvalResult fills (mm)."""
+    if split == "val":
+        return {"val_full_mpjpe_mm": result.mpjpe_mm, "final_val_mpjpe_mm": result.mpjpe_mm,
+                "final_val_p_mpjpe_mm": result.p_mpjpe_mm, "nfe": result.nfe}
+    return {"test_mpjpe_mm": result.mpjpe_mm, "test_p_mpjpe_mm": result.p_mpjpe_mm,
+            "test_n_mpjpe_mm": result.n_mpjpe_mm, "oracle_mpjpe_mm": result.oracle_pose_mpjpe_mm, "nfe": result.nfe}
+
+
+def eval_row(job: EvalJob, figures: dict[str, Any], prev: TrialRow | None) -> TrialRow:
+    """The eval row of a job: the source's params with the resolved sampler (and frames), ``figures`` on top of ``prev``."""
+    params = {**job.source.params, **{f"sampler.{k}": v for k, v in dataclasses.asdict(job.sampler).items()},
+              "data.eval_subset_size": job.eval_subset_size}
+    base = prev or TrialRow(study=job.source.study, trial_id=job.eval_id, trial_number=job.source.trial_number,
+                            status="complete", params=params, epochs_run=job.source.epochs_run,
+                            best_val_mpjpe_mm=None, final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None,
+                            final_val_p_mpjpe_mm=None, kind="eval")
+    return dataclasses.replace(base, params=params, **figures)
+
+
+def is_done(job: EvalJob, prev: TrialRow | None) -> bool:
+    """Whether an earlier sweep already recorded every split this job asks for."""
+    needed = {"val": "val_full_mpjpe_mm", "test": "test_mpjpe_mm"}
+    return prev is not None and all(getattr(prev, needed[s]) is not None for s in job.splits)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep did: rows written this time and evaluations skipped as already recorded."""
+
+    rows: tuple[TrialRow, ...]
+    num_skipped: int
+
+
+def run_sweep(run_dir: Path, sweep: SweepSpec, top: int, address: str | None = None,
+              on_row: Callable[[TrialRow], None] | None = None) -> SweepOutcome:
+    """Evaluate the top trials of ``run_dir`` under every setting, one Ray task each; rows flushed as they land."""
+    import ray
+
+    from study.tune.runner import RunOptions, start_ray
+
+    run_dir = Path(run_dir)
+    store = ResultsStore(run_dir, file_study(read_trials(run_dir)))
+    jobs = plan(run_dir, sweep, top)
+    todo = [j for j in jobs if not is_done(j, store.trial(j.eval_id, "eval"))]
+    rows: list[TrialRow] = []
+    if todo:
+        start_ray(RunOptions(address=address))
+        task = ray.remote(num_cpus=1)(evaluate_job)
+        pending = {task.remote(job): job for job in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            figures = ray.get(ready[0])
+            if "error" in figures:  # a user error on a worker (bad data path there): one line here too
+                raise PoseDiffError(*figures["error"])
+            row = eval_row(job, figures, store.trial(job.eval_id, "eval"))
+            store.record_trial(row)
+            store.flush()
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return SweepOutcome(tuple(rows), len(jobs) - len(todo))
+
+
+def sweep_summary(rows: Sequence[TrialRow]) -> list[tuple[str, ...]]:
+    """(eval id, sampler, steps, N, aggregation, NFE, val mm, test mm) per row, for the CLI's table."""
+    def mm(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}"
+    return [(r.trial_id, str(r.params["sampler.name"]), str(r.params["sampler.num_steps"]),
+             str(r.params["sampler.num_hypotheses"]), str(r.params["sampler.aggregate"]), str(r.nfe),
+             mm(r.val_full_mpjpe_mm), mm(r.test_mpjpe_mm)) for r in sorted(rows, key=lambda r: r.trial_id)]
