@@ -6,8 +6,6 @@ file alone (for `posediff-study evaluate` and a study's later sampler sweeps).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import torch
 
 from model.config import TrialConfig, to_flat_dict, trial_config
 from model.errors import PoseDiffError
+from model.io import atomic_write
 from model.lifter import DiffusionLifter
 from model.prior import GaussianMixturePrior
 
@@ -35,17 +34,9 @@ def lifter_payload(lifter: DiffusionLifter, cfg: TrialConfig) -> dict[str, Any]:
 
 
 def save_checkpoint(path: Path | str, payload: dict[str, Any]) -> None:
-    """Write payload to path atomically (temporary file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write payload to path atomically (:func:`model.io.atomic_write`: complete file or none)."""
+    with atomic_write(path) as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -55,7 +46,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise PoseDiffError(str(path), "a checkpoint file", "no such file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (any unreadable file is a user error here)
+    except Exception as exc:  # any unreadable file is a user error here
         raise PoseDiffError(str(path), "a torch checkpoint readable with weights_only=True",
                             load_failure(exc, path.stat().st_size)) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -11,8 +11,9 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from model.errors import PoseDiffError
 
@@ -174,7 +175,7 @@ def _coerce(hint: Any, value: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None if type(None) in args else _BAD
-        inner = [a for a in args if a is not type(None)][0]
+        inner = next(a for a in args if a is not type(None))
         return _coerce(inner, value)
     if origin is tuple:
         if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):

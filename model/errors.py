@@ -12,6 +12,6 @@ class PoseDiffError(Exception):
         self.where, self.expected, self.found = where, expected, found
         super().__init__(f"{where}: expected {expected}, found {found}")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[PoseDiffError], tuple[str, str, str]]:
         """Pickle by the three parts (crosses Ray's process boundaries intact)."""
         return (type(self), (self.where, self.expected, self.found))

@@ -6,8 +6,8 @@ ground truth and are reported separately; they are never a study's objective.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor

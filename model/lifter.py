@@ -12,8 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from model.config import DiffusionConfig, NetworkConfig, PriorConfig, SamplerConfig
-from model.diffusion import (draw_components, draw_timesteps, eps_from_v, eps_from_w0, q_sample, v_target,
-                             w0_from_eps)
+from model.diffusion import (
+    draw_components,
+    draw_timesteps,
+    eps_from_v,
+    eps_from_w0,
+    q_sample,
+    v_target,
+    w0_from_eps,
+)
 from model.network import Denoiser
 from model.prior import GaussianMixturePrior
 from model.samplers import SAMPLERS, Denoise
@@ -36,6 +43,17 @@ def unflatten_pose(x: Tensor) -> Tensor:
 class DiffusionLifter(nn.Module):
     """Conditional diffusion lifter with a GMM end distribution (DESIGN 4.2-4.5)."""
 
+    # buffers registered in __init__ (declared for the type checker): schedule [T], prior, stats [48]
+    betas: Tensor
+    abar: Tensor
+    pi: Tensor
+    mu: Tensor
+    L: Tensor
+    pose_mean: Tensor
+    pose_std: Tensor
+    pose_low: Tensor
+    pose_high: Tensor
+
     def __init__(self, diffusion: DiffusionConfig, network: NetworkConfig, prior_cfg: PriorConfig,
                  prior: GaussianMixturePrior, pose_mean: Tensor, pose_std: Tensor,
                  pose_low: Tensor, pose_high: Tensor) -> None:
@@ -56,7 +74,7 @@ class DiffusionLifter(nn.Module):
 
     @classmethod
     def from_poses(cls, diffusion: DiffusionConfig, network: NetworkConfig, prior_cfg: PriorConfig,
-                   prior: GaussianMixturePrior, poses: Tensor) -> "DiffusionLifter":
+                   prior: GaussianMixturePrior, poses: Tensor) -> DiffusionLifter:
         """Build with standardisation stats of the training poses [F, 17, 3] metres root-relative."""
         flat = flatten_pose(poses.float())
         mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)

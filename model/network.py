@@ -37,6 +37,8 @@ def _dropout(p: float) -> nn.Module:
 class TimestepEmbedding(nn.Module):
     """Sinusoidal embedding of a (fractional) timestep, Vaswani et al. 2017 section 3.5, then an MLP."""
 
+    freqs: torch.Tensor  # buffer [H/2], registered in __init__
+
     def __init__(self, width: int, max_period: float = 10_000.0) -> None:
         super().__init__()
         half = width // 2

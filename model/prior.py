@@ -18,7 +18,7 @@ from torch import Tensor
 
 from model.config import PriorConfig
 from model.errors import PoseDiffError
-from model.synthetic.writer import cache_dir, save_atomic
+from model.io import atomic_write, cache_dir
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,10 @@ def cache_path(cache_key: str, cfg: PriorConfig, cache_dir: Path | None = None) 
     return (cache_dir or default_cache_dir()) / name
 
 
-def fit_prior(poses_flat: np.ndarray, cfg: PriorConfig, cache_key: str,
+def fit_prior(poses_flat: np.ndarray | Tensor, cfg: PriorConfig, cache_key: str,
               cache_dir: Path | None = None) -> GaussianMixturePrior:
     """EM fit (scikit-learn GaussianMixture) of p_T on poses_flat [F, d] metres; cached as .npz (DESIGN 4.1)."""
-    poses_flat = np.asarray(poses_flat, dtype=np.float64)
+    poses_flat = np.asarray(poses_flat, dtype=np.float64)  # a CPU tensor converts too
     if poses_flat.ndim != 2:
         raise PoseDiffError(f"prior fit ({cache_key}): poses", "an array [F, d]", f"shape {poses_flat.shape}")
     if cfg.kind == "standard":
@@ -124,7 +124,8 @@ def fit_prior(poses_flat: np.ndarray, cfg: PriorConfig, cache_key: str,
     if cached is not None:
         return cached
     pi, mu, L = _em_fit(poses_flat, cfg, cache_key)
-    save_atomic(path, {"pi": pi, "mu": mu, "L": L})  # readers never see half a file
+    with atomic_write(path) as f:  # readers never see half a file
+        np.savez(f, pi=pi, mu=mu, L=L)
     return _to_prior(pi, mu, L)
 
 
@@ -144,7 +145,7 @@ def _em_fit(poses_flat: np.ndarray, cfg: PriorConfig, cache_key: str) -> tuple[n
 
 
 def _to_prior(pi: np.ndarray, mu: np.ndarray, L: np.ndarray) -> GaussianMixturePrior:
-    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
     return GaussianMixturePrior(pi=as_t(pi), mu=as_t(mu), L=as_t(L))
 
 

@@ -10,8 +10,9 @@ sampler call (no device syncs inside the loop); noise is drawn on w_T's device f
 """
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -121,7 +122,7 @@ def edm(denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig,
     sigmas = edm_sigmas(schedule, cfg)
     gamma_max = min(cfg.S_churn / cfg.num_steps, math.sqrt(2) - 1)
     w = sigmas[0] * w_T  # a prior draw scaled to sigma_max
-    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
+    for sigma, sigma_next in itertools.pairwise(sigmas):
         # churn: raise noise level to sigma_hat
         gamma = gamma_max if cfg.S_tmin <= sigma <= cfg.S_tmax else 0.0
         sigma_hat = sigma * (1 + gamma)

@@ -6,8 +6,8 @@ sigma_t = sqrt((1 - abar_t) / abar_t) is the noise level of w_tilde = w_t / sqrt
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -13,15 +13,6 @@ JOINTS_LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
 JOINTS_RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 # Indices into the 32-joint Human3.6M layout that give the 17 joints above.
 H36M_32_TO_17: tuple[int, ...] = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-ROOT = 0
-
-
-def flip_permutation() -> np.ndarray:
-    """Joint permutation that swaps left and right: pose[..., perm, :] is the mirrored labelling."""
-    perm = np.arange(NUM_JOINTS)
-    perm[list(JOINTS_LEFT)] = JOINTS_RIGHT
-    perm[list(JOINTS_RIGHT)] = JOINTS_LEFT
-    return perm
 
 
 def bones() -> list[tuple[int, int]]:

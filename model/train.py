@@ -9,15 +9,21 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from model.checkpoint import lifter_from_payload, lifter_payload, load_checkpoint, save_checkpoint
+from model.checkpoint import (
+    lifter_from_payload,
+    lifter_payload,
+    load_checkpoint,
+    save_checkpoint,
+)
 from model.config import DataConfig, TrainConfig, TrialConfig
 from model.data import PoseSet, Splits
 from model.errors import PoseDiffError
@@ -71,7 +77,7 @@ class _State:
 
     @property
     def eval_lifter(self) -> DiffusionLifter:
-        return self.ema.module if self.ema is not None else self.lifter
+        return cast(DiffusionLifter, self.ema.module) if self.ema is not None else self.lifter  # EMA of self.lifter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -216,8 +222,13 @@ def fit(cfg: TrialConfig, splits: Splits, *, on_epoch: OnEpoch | None = None, re
         metrics = _run_epoch(state, epoch, train, val, device)
         state.history.append(metrics)
         if on_epoch is not None:
-            on_epoch(metrics, lambda path, e=epoch: save_checkpoint(path, _payload(state, e)))
+            on_epoch(metrics, _checkpointer(state, epoch))
     return FitResult(state.eval_lifter.eval(), list(state.history))
+
+
+def _checkpointer(state: _State, epoch: int) -> Callable[[Path], None]:
+    """on_epoch's `checkpoint` argument: writes what resumes after epoch (1-based) to the given path."""
+    return lambda path: save_checkpoint(path, _payload(state, epoch))
 
 
 def _run_epoch(state: _State, epoch: int, train: PoseSet, val: PoseSet, device: torch.device) -> EpochMetrics:

@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.camera import Camera, normalised_intrinsic, quaternion_to_matrix, screen_transform
+from model.camera import (
+    Camera,
+    normalised_intrinsic,
+    quaternion_to_matrix,
+    screen_transform,
+)
 from model.data.dataset import PoseSet
 
 
@@ -83,7 +88,7 @@ class _Rig:
     cameras: list[Camera]
 
     @classmethod
-    def of(cls, subject: str, cameras: list[Camera], table: CameraTable) -> "_Rig":
+    def of(cls, subject: str, cameras: list[Camera], table: CameraTable) -> _Rig:
         R = np.stack([quaternion_to_matrix(c.orientation) for c in cameras]).astype(np.float32)
         t = np.stack([c.translation for c in cameras]).astype(np.float32)
         return cls(R, t, np.array([table.row[(subject, i)] for i in range(len(cameras))]), cameras)

@@ -15,7 +15,14 @@ import numpy as np
 from model.camera import Camera
 from model.data.assemble import RawDataset
 from model.data.sequences import read_sequences
-from model.data.validate import as_dict, as_list, checked_array, open_npz, read_entry, where
+from model.data.validate import (
+    as_dict,
+    as_list,
+    checked_array,
+    open_npz,
+    read_entry,
+    where,
+)
 from model.errors import PoseDiffError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -52,7 +59,7 @@ def _camera(value: Any, path: Path, keys: tuple[str, ...]) -> Camera:
         raise PoseDiffError(where(path, *keys), "keys id, res_w, res_h, intrinsic, orientation, translation",
                             f"missing {', '.join(missing)}")
     res = [cam[k] for k in ("res_w", "res_h")]
-    if not all(isinstance(r, Integral) and r > 0 for r in res):
+    if not all(isinstance(r, Integral) and int(r) > 0 for r in res):
         raise PoseDiffError(where(path, *keys, "res_w/res_h"), "positive integers (pixels)", repr(res))
     arrays = {k: checked_array(np.asarray(cam[k], dtype=np.float64), (n,), path, *keys, k)
               for k, n in (("intrinsic", 9), ("orientation", 4), ("translation", 3))}
@@ -63,20 +70,20 @@ def _camera(value: Any, path: Path, keys: tuple[str, ...]) -> Camera:
                   orientation=arrays["orientation"] / norm, translation=arrays["translation"])
 
 
-def _metadata_int(metadata: dict, path: Path, key: str, allowed: tuple[int, ...]) -> int:
+def _metadata_int(metadata: dict[Any, Any], path: Path, key: str, allowed: tuple[int, ...]) -> int:
     value = metadata.get(key)
     if not isinstance(value, Integral) or int(value) not in allowed:
         raise PoseDiffError(where(path, "metadata", key), f"one of {allowed}", repr(value))
     return int(value)
 
 
-def _metadata_fps(metadata: dict, path: Path) -> None:
+def _metadata_fps(metadata: dict[Any, Any], path: Path) -> None:
     fps = metadata.get("fps")
-    if not isinstance(fps, Real) or not np.isfinite(fps) or fps <= 0:
+    if not isinstance(fps, Real) or not np.isfinite(float(fps)) or fps <= 0:
         raise PoseDiffError(where(path, "metadata", "fps"), "a positive number (frames per second)", repr(fps))
 
 
-def _keypoints_symmetry(metadata: dict, path: Path) -> None:
+def _keypoints_symmetry(metadata: dict[Any, Any], path: Path) -> None:
     value = metadata.get("keypoints_symmetry")
     pair = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     if len(pair) != 2 or not all(np.issubdtype(np.asarray(side).dtype, np.integer) for side in pair):
@@ -84,12 +91,12 @@ def _keypoints_symmetry(metadata: dict, path: Path) -> None:
                             "two lists of joint indices (left, right)", repr(value)[:120])
 
 
-def _splits(metadata: dict, subjects: tuple[str, ...], path: Path) -> tuple[tuple[str, ...], ...]:
+def _splits(metadata: dict[Any, Any], subjects: tuple[str, ...], path: Path) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """metadata['splits'] when present, else: last subject test, second-to-last val, the rest train."""
     if "splits" not in metadata:
         return tuple(subjects[:-2]), tuple(subjects[-2:-1]), tuple(subjects[-1:])
     splits = as_dict(metadata["splits"], path, "metadata", "splits", what="a dict train / val / test -> subjects")
-    out = []
+    out: list[tuple[str, ...]] = []
     for name in SPLIT_NAMES:
         names = splits.get(name, [])
         names = list(names) if isinstance(names, (list, tuple, np.ndarray)) else None
@@ -97,4 +104,5 @@ def _splits(metadata: dict, subjects: tuple[str, ...], path: Path) -> tuple[tupl
             raise PoseDiffError(where(path, "metadata", "splits", name),
                                 f"a list of subjects among {', '.join(subjects)}", repr(splits.get(name))[:120])
         out.append(tuple(str(s) for s in names))
-    return tuple(out)
+    train, val, test = out
+    return train, val, test

@@ -36,19 +36,19 @@ class PoseSet:
     def __len__(self) -> int:
         return int(self.poses_3d.shape[0])
 
-    def subset(self, index: torch.Tensor) -> "PoseSet":
+    def subset(self, index: torch.Tensor) -> PoseSet:
         """The frames at index ([n] int64 or [F] bool); names and intrinsics are kept whole."""
         index = index.to(self.poses_3d.device)
         return replace(self, **{name: getattr(self, name)[index] for name in self.PER_FRAME})
 
-    def seeded_subset(self, num_frames: int | None, seed: int) -> "PoseSet":
+    def seeded_subset(self, num_frames: int | None, seed: int) -> PoseSet:
         """A fixed random subset of at most num_frames frames (in frame order); None: every frame."""
         if num_frames is None or num_frames >= len(self):
             return self
         g = torch.Generator().manual_seed(seed)
         return self.subset(torch.randperm(len(self), generator=g)[:num_frames].sort().values)
 
-    def to(self, device: torch.device | str) -> "PoseSet":
+    def to(self, device: torch.device | str) -> PoseSet:
         """A copy with every tensor on device."""
         moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
                  if isinstance(getattr(self, f.name), torch.Tensor)}

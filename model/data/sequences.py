@@ -7,6 +7,7 @@ positions_2d: subject -> action -> list per camera of [T2, 17, 2] pixels, or Dif
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from model.errors import PoseDiffError
 from model.skeleton import H36M_32_TO_17, NUM_JOINTS
 
 
-def read_sequences(positions_3d: dict, positions_2d: dict, num_cameras: dict[str, int],
+def read_sequences(positions_3d: dict[Any, Any], positions_2d: dict[Any, Any], num_cameras: dict[str, int],
                    path_3d: Path, path_2d: Path, joint_counts: tuple[int, ...] = (17, 32)) -> tuple[Sequence, ...]:
     """Every (subject, action) of positions_3d with its per-camera 2D; num_cameras[subject] arrays each."""
     sequences = []

@@ -18,7 +18,8 @@ _HASH_BYTES = 1 << 20  # fingerprint reads the first and last MiB of each source
 def load_splits(cfg: DataConfig) -> Splits:
     """Load the dataset cfg.path names (None: the synthetic default) and split it by subject."""
     if cfg.path is None:
-        from model.synthetic import default_dataset_path  # lazy: generating is the synthetic module's job
+        # lazy: generating is the synthetic module's job
+        from model.synthetic import default_dataset_path
         path = Path(default_dataset_path())
     else:
         path = Path(cfg.path).expanduser()

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from model.errors import PoseDiffError
 
@@ -23,7 +25,7 @@ def where(path: Path, *keys: str) -> str:
     return f"{path}: {'/'.join(keys)}" if keys else str(path)
 
 
-def open_npz(path: Path) -> Mapping[str, Any]:
+def open_npz(path: Path) -> NpzFile:
     """Open an .npz after checking it exists and is a zip; pickled dicts allowed only then."""
     if not path.is_file():
         found = "a directory" if path.is_dir() else "no such file"
@@ -51,14 +53,14 @@ def read_entry(npz: Mapping[str, Any], path: Path, key: str) -> Any:
     return value.item() if value.dtype == object and value.ndim == 0 else value
 
 
-def as_dict(value: Any, path: Path, *keys: str, what: str = "a dict") -> dict:
+def as_dict(value: Any, path: Path, *keys: str, what: str = "a dict") -> dict[Any, Any]:
     """value itself if a non-empty dict, else a PoseDiffError at path/keys."""
     if not isinstance(value, dict) or not value:
         raise PoseDiffError(where(path, *keys), f"{what} (non-empty)", _describe(value))
     return value
 
 
-def as_list(value: Any, path: Path, *keys: str, what: str = "a list") -> list:
+def as_list(value: Any, path: Path, *keys: str, what: str = "a list") -> list[Any]:
     """value as a non-empty list (list, tuple or 1-d object array), else a PoseDiffError."""
     if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1:
         value = list(value)

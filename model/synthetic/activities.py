@@ -8,7 +8,7 @@ swinging against the ipsilateral leg.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -47,10 +47,6 @@ class Body:
     height_m: float
     offsets: np.ndarray
 
-    def bone_lengths_m(self) -> np.ndarray:
-        """[17] length of the bone ending at each joint, metres (0 for the root)."""
-        return np.linalg.norm(self.offsets, axis=-1)
-
 
 def sample_body(height_m: float, rng: np.random.Generator, variation: float = 0.04) -> Body:
     """A body of the given stature whose bones vary by ~variation (relative std) from the norm.

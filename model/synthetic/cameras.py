@@ -1,10 +1,18 @@
 """Virtual cameras around the capture volume and a 2D-detector noise model, in pixels."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.signal import lfilter
 
-from model.camera import Camera, image_coordinates, normalised_intrinsic, project_to_2d, world_to_camera
+from model.camera import (
+    Camera,
+    image_coordinates,
+    normalised_intrinsic,
+    project_to_2d,
+    world_to_camera,
+)
 
 RES_PX = 1000
 # Per-joint detector noise std, pixels: steady torso, heavier at the extremities (wrists, ankles).
@@ -91,7 +99,7 @@ def detector_noise_px(num_frames: int, rng: np.random.Generator) -> np.ndarray:
     return noise + radius[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1)
 
 
-def camera_record(camera: Camera) -> dict:
+def camera_record(camera: Camera) -> dict[str, Any]:
     """The custom format's camera dict (DESIGN section 3): id, res_w, res_h, intrinsic, orientation, translation."""
     return {"id": camera.id, "res_w": camera.res_w, "res_h": camera.res_h,
             "intrinsic": camera.intrinsic, "orientation": camera.orientation, "translation": camera.translation}

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.synthetic.body import Body, forward_kinematics
 from model.skeleton import NUM_JOINTS
+from model.synthetic.body import Body, forward_kinematics
 
 # Degrees of freedom and their anatomical range of motion, degrees (AAOS normal values, narrowed).
 _SIDED_LIMITS_DEG: dict[str, tuple[float, float]] = {

@@ -1,17 +1,23 @@
 """Generate the synthetic dataset and write it in the custom single-file format (DESIGN section 3)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from model.errors import PoseDiffError
+from model.io import atomic_write, cache_dir
 from model.skeleton import JOINTS_LEFT, JOINTS_RIGHT, NUM_JOINTS
 from model.synthetic.activities import ACTIVITIES, perform
 from model.synthetic.body import Body, sample_body, subject_heights_m
-from model.synthetic.cameras import camera_intrinsics, camera_record, camera_rig, detector_noise_px, project_px
+from model.synthetic.cameras import (
+    camera_intrinsics,
+    camera_record,
+    camera_rig,
+    detector_noise_px,
+    project_px,
+)
 from model.synthetic.motion import animate
 
 GENERATOR_VERSION = 2  # bump whenever the generated data changes: it keys the cache
@@ -41,7 +47,7 @@ def _check(num_subjects: int, minutes: float, num_cameras: int) -> None:
             raise PoseDiffError(f"synthetic data: {key}", expected, repr(found))
 
 
-def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_cameras: int = 4) -> dict[str, dict]:
+def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_cameras: int = 4) -> dict[str, dict[str, Any]]:
     """The dataset as the four custom-format dicts: positions_3d, positions_2d, cameras, metadata."""
     _check(num_subjects, minutes, num_cameras)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(num_subjects + 1)]
@@ -69,31 +75,14 @@ def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_camera
     return {"positions_3d": positions_3d, "positions_2d": positions_2d, "cameras": cameras, "metadata": metadata}
 
 
-def save_atomic(out_path: Path, arrays: dict[str, object]) -> None:
-    """np.savez to a temp file beside out_path, then os.replace: readers never see half a file."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # dicts become 0-d object arrays, as in VideoPose3D's files
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def generate(out_path: str | Path, seed: int = 0, num_subjects: int = 7, minutes: float = 1.0,
              num_cameras: int = 4) -> Path:
     """Write the synthetic dataset to out_path (.npz, custom format) and return the path."""
     out = Path(out_path)
-    save_atomic(out, build(seed, num_subjects, minutes, num_cameras))
+    data: dict[str, Any] = build(seed, num_subjects, minutes, num_cameras)  # Any: np.savez takes the dicts
+    with atomic_write(out) as f:
+        np.savez(f, **data)  # dicts become 0-d object arrays, as in VideoPose3D's files
     return out
-
-
-def cache_dir() -> Path:
-    """$POSEDIFF_CACHE, else ~/.cache/posediff-study."""
-    return Path(os.environ.get("POSEDIFF_CACHE") or Path.home() / ".cache" / "posediff-study")
 
 
 def default_dataset_path(seed: int = 0) -> Path:

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from model.camera import (Camera, camera_to_world, image_coordinates, normalised_intrinsic,
-                          normalize_screen_coordinates, project_to_2d, qrot, quaternion_to_matrix, world_to_camera)
+from model.camera import (
+    Camera,
+    camera_to_world,
+    image_coordinates,
+    normalised_intrinsic,
+    normalize_screen_coordinates,
+    project_to_2d,
+    qrot,
+    quaternion_to_matrix,
+    world_to_camera,
+)
 from model.h36m_cameras import h36m_cameras
 
 torch.set_num_threads(1)

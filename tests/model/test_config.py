@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from model.config import (TrialConfig, allowed_values, coerce, field_types, to_flat_dict,
-                          to_nested_dict, trial_config)
+from model.config import (
+    TrialConfig,
+    allowed_values,
+    coerce,
+    field_types,
+    to_flat_dict,
+    to_nested_dict,
+    trial_config,
+)
 from model.errors import PoseDiffError
 
 

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from model.config import DiffusionConfig
-from model.diffusion import (draw_components, draw_timesteps, eps_from_v, eps_from_w0, q_sample, v_target,
-                             w0_from_eps, w0_from_v)
+from model.diffusion import (
+    draw_components,
+    draw_timesteps,
+    eps_from_v,
+    eps_from_w0,
+    q_sample,
+    v_target,
+    w0_from_eps,
+    w0_from_v,
+)
 from model.prior import GaussianMixturePrior
 from model.schedules import make_schedule
 

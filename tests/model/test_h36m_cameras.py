@@ -4,7 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.camera import image_coordinates, normalised_intrinsic, project_to_2d, world_to_camera
+from model.camera import (
+    image_coordinates,
+    normalised_intrinsic,
+    project_to_2d,
+    world_to_camera,
+)
 from model.h36m_cameras import CAMERA_IDS, SUBJECTS, h36m_cameras
 
 

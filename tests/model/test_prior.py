@@ -28,7 +28,7 @@ def two_component_poses(num: int, seed: int = 0) -> np.ndarray:
 
 
 def cfg(**kw) -> PriorConfig:
-    base = dict(num_components=2, covariance="full", fit_samples=4000, ridge_m2=1e-6, seed=0)
+    base = {"num_components": 2, "covariance": "full", "fit_samples": 4000, "ridge_m2": 1e-6, "seed": 0}
     return PriorConfig(**{**base, **kw})
 
 

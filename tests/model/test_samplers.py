@@ -1,6 +1,7 @@
 """Samplers (DESIGN 4.5): identities, the exact-denoiser distribution test, noisy predictors, NFE."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -9,7 +10,14 @@ from torch import Tensor
 
 from model.config import DiffusionConfig, SamplerConfig
 from model.diffusion import eps_from_w0, w0_from_eps
-from model.samplers import (SAMPLERS, ddim_step, ddim_timesteps, edm_denoiser, edm_sigmas, nfe)
+from model.samplers import (
+    SAMPLERS,
+    ddim_step,
+    ddim_timesteps,
+    edm_denoiser,
+    edm_sigmas,
+    nfe,
+)
 from model.schedules import Schedule, abar_of_t, make_schedule
 
 torch.set_num_threads(1)
@@ -59,14 +67,14 @@ COSINE_50 = DiffusionConfig(schedule="cosine", num_steps=50)
 MOMENT_CASES = [
     # name, sampler kwargs, covF bound, spread range
     ("ddpm", {}, 0.14, (0.87, 0.94)),
-    ("ddim", dict(num_steps=25, eta=0.0), 0.15, (0.86, 0.93)),
-    ("ddim", dict(num_steps=25, eta=1.0), 0.21, (0.79, 0.86)),
-    ("edm", dict(num_steps=25), 0.08, (0.98, 1.07)),
-    ("edm", dict(num_steps=25, S_churn=10.0), 0.14, (1.05, 1.14)),
-    ("ddim", dict(num_steps=10, eta=0.0), 0.30, (0.71, 0.79)),  # under-spreads at S = 10
-    ("ddim", dict(num_steps=10, eta=1.0), 0.42, (0.58, 0.66)),
-    ("edm", dict(num_steps=10), 0.31, (1.21, 1.31)),  # over-spreads at S = 10
-    ("edm", dict(num_steps=10, S_churn=10.0), 0.56, (1.44, 1.58)),
+    ("ddim", {"num_steps": 25, "eta": 0.0}, 0.15, (0.86, 0.93)),
+    ("ddim", {"num_steps": 25, "eta": 1.0}, 0.21, (0.79, 0.86)),
+    ("edm", {"num_steps": 25}, 0.08, (0.98, 1.07)),
+    ("edm", {"num_steps": 25, "S_churn": 10.0}, 0.14, (1.05, 1.14)),
+    ("ddim", {"num_steps": 10, "eta": 0.0}, 0.30, (0.71, 0.79)),  # under-spreads at S = 10
+    ("ddim", {"num_steps": 10, "eta": 1.0}, 0.42, (0.58, 0.66)),
+    ("edm", {"num_steps": 10}, 0.31, (1.21, 1.31)),  # over-spreads at S = 10
+    ("edm", {"num_steps": 10, "S_churn": 10.0}, 0.56, (1.44, 1.58)),
 ]
 
 
@@ -80,8 +88,8 @@ def test_exact_denoiser_reproduces_gaussian_data(name: str, kw: dict, cov_bound:
     assert spread[0] < ratio < spread[1]
 
 
-@pytest.mark.parametrize("name,kw", [("ddpm", {}), ("ddim", dict(num_steps=200)), ("edm", dict(num_steps=50)),
-                                     ("edm", dict(num_steps=50, S_churn=10.0))])
+@pytest.mark.parametrize("name,kw", [("ddpm", {}), ("ddim", {"num_steps": 200}), ("edm", {"num_steps": 50}),
+                                     ("edm", {"num_steps": 50, "S_churn": 10.0})])
 def test_samplers_converge_on_a_fine_grid(name: str, kw: dict) -> None:
     """cosine T = 200: every sampler lands within Monte Carlo error (~4%) of the data moments."""
     data, sched = GaussianData(), make_schedule(DiffusionConfig(schedule="cosine", num_steps=200))
@@ -106,7 +114,7 @@ def test_ddim_eta0_is_euler_in_w_tilde() -> None:
     w_T = torch.randn(64, d, generator=torch.Generator().manual_seed(0), dtype=D64)
     ddim_out = run("ddim", sched, denoise, n=64, d=d, num_steps=7)
     ts = ddim_timesteps(50, 7)
-    sigma = lambda t: 0.0 if t == 0 else float(sched.sigmas[t - 1])  # noqa: E731
+    sigma = lambda t: 0.0 if t == 0 else float(sched.sigmas[t - 1])
     w_tilde = w_T / math.sqrt(float(sched.abar[ts[0] - 1]))
     for t, t_next in zip(ts, ts[1:] + [0]):
         a = float(sched.abar[t - 1])
@@ -191,8 +199,8 @@ def test_noisy_x0_predictor_degrades_gracefully_while_eps_recovery_explodes() ->
 
 
 @pytest.mark.parametrize("name,kw,expected", [
-    ("ddpm", {}, 50), ("ddim", dict(num_steps=10), 10), ("ddim", dict(num_steps=80), 50),
-    ("edm", dict(num_steps=10), 19), ("edm", dict(num_steps=1), 1),
+    ("ddpm", {}, 50), ("ddim", {"num_steps": 10}, 10), ("ddim", {"num_steps": 80}, 50),
+    ("edm", {"num_steps": 10}, 19), ("edm", {"num_steps": 1}, 1),
 ])
 def test_output_shape_nfe_and_no_grad(name: str, kw: dict, expected: int) -> None:
     sched = make_schedule(COSINE_50)
@@ -216,12 +224,12 @@ def test_grids() -> None:
     assert ddim_timesteps(50, 10) == [50, 45, 39, 34, 28, 23, 17, 12, 6, 1]
     quad = ddim_timesteps(50, 25, "quadratic")
     assert quad[0] == 50 and quad[-1] == 1 and len(quad) == 25
-    assert all(a > b for a, b in zip(quad, quad[1:])) and quad[-2] - quad[-1] < quad[0] - quad[1]
+    assert all(a > b for a, b in itertools.pairwise(quad)) and quad[-2] - quad[-1] < quad[0] - quad[1]
     sched = make_schedule(COSINE_50)
     sig = edm_sigmas(sched, SamplerConfig(name="edm", num_steps=10, sigma_min=0.002, sigma_max=80.0))
     assert len(sig) == 11 and sig[-1] == 0.0 and sig[0] == pytest.approx(80.0)
     assert sig[-2] == pytest.approx(float(sched.sigmas[0]))  # sigma_min clamped up to sigma_1
-    assert all(a > b for a, b in zip(sig, sig[1:]))
+    assert all(a > b for a, b in itertools.pairwise(sig))
     huge = edm_sigmas(sched, SamplerConfig(name="edm", num_steps=10, sigma_max=1e5))
     assert huge[0] == pytest.approx(float(sched.sigmas[-1]))  # sigma_max clamped down to sigma_T
 
@@ -230,7 +238,7 @@ def test_churn_is_seeded_and_limited_to_its_window() -> None:
     data, sched = GaussianData(d=4), make_schedule(COSINE_50)
     denoise = data.denoiser(sched)
     plain = run("edm", sched, denoise, n=64, d=4, num_steps=8)
-    churn = dict(num_steps=8, S_churn=20.0, S_tmin=0.05, S_tmax=10.0)
+    churn = {"num_steps": 8, "S_churn": 20.0, "S_tmin": 0.05, "S_tmax": 10.0}
     a, b = run("edm", sched, denoise, n=64, d=4, **churn), run("edm", sched, denoise, n=64, d=4, **churn)
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, plain)

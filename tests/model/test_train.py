@@ -10,7 +10,15 @@ import torch
 from model.checkpoint import load_lifter
 from model.config import TrainConfig, TrialConfig, trial_config
 from model.metrics import mpjpe
-from model.train import EpochMetrics, FitResult, TrainingDiverged, _epoch_index, fit, lr_factor, val_subset
+from model.train import (
+    EpochMetrics,
+    FitResult,
+    TrainingDiverged,
+    _epoch_index,
+    fit,
+    lr_factor,
+    val_subset,
+)
 
 torch.set_num_threads(1)
 EPOCHS = 6
@@ -98,7 +106,7 @@ def test_resume_reproduces_the_uninterrupted_run(small_splits, x0_run) -> None:
 
 
 def test_checkpoint_is_weights_only_and_rebuilds_the_lifter(x0_run, small_splits) -> None:
-    cfg, result, recorder = x0_run
+    cfg, _result, recorder = x0_run
     payload = torch.load(recorder.folder / "epoch3.pt", weights_only=True)
     assert payload["epoch"] == 3 and payload["config"]["network.width"] == 32
     assert {"model", "ema", "optimizer", "scheduler", "rng", "prior", "standardisation"} <= set(payload)

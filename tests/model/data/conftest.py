@@ -5,13 +5,18 @@ Each fixture returns a function: build the nested content, let the test break on
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
-from model.camera import camera_to_world, image_coordinates, normalised_intrinsic, project_to_2d, world_to_camera
+from model.camera import (
+    image_coordinates,
+    normalised_intrinsic,
+    project_to_2d,
+    world_to_camera,
+)
 from model.h36m_cameras import SUBJECTS, h36m_cameras
 from model.skeleton import H36M_32_TO_17
 
@@ -40,12 +45,12 @@ def custom_content(num_subjects: int = 3, num_frames: int = 6, num_joints: int =
                     for s in subjects}
     positions_2d = {s: {a: [_pixels(np.concatenate([X, X[-1:].repeat(extra_2d, 0)]), c) for c in cams[s]]
                         for a, X in positions_3d[s].items()} for s in subjects}
-    cameras = {s: [dict(id=c.id, res_w=c.res_w, res_h=c.res_h, intrinsic=c.intrinsic.tolist(),
-                        orientation=c.orientation.tolist(), translation=c.translation.tolist()) for c in cams[s]]
+    cameras = {s: [{"id": c.id, "res_w": c.res_w, "res_h": c.res_h, "intrinsic": c.intrinsic.tolist(),
+                        "orientation": c.orientation.tolist(), "translation": c.translation.tolist()} for c in cams[s]]
                for s in subjects}
-    metadata = dict(num_joints=num_joints, keypoints_symmetry=[[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
-                    fps=50, source="test")
-    return dict(positions_3d=positions_3d, positions_2d=positions_2d, cameras=cameras, metadata=metadata)
+    metadata = {"num_joints": num_joints, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+                    "fps": 50, "source": "test"}
+    return {"positions_3d": positions_3d, "positions_2d": positions_2d, "cameras": cameras, "metadata": metadata}
 
 
 def write_npz(path: Path, content: dict) -> Path:
@@ -61,8 +66,8 @@ def h36m_content(num_frames: int = 5, num_joints: int = 32) -> tuple[dict, dict]
                     for s in SUBJECTS}
     positions_2d = {s: {a: [_pixels(np.concatenate([X, X[:3]]), c) for c in h36m_cameras(s)]
                         for a, X in positions_3d[s].items()} for s in SUBJECTS}
-    metadata = dict(layout_name="h36m", num_joints=17, keypoints_symmetry=[[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]])
-    return dict(positions_3d=positions_3d), dict(positions_2d=positions_2d, metadata=metadata)
+    metadata = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+    return {"positions_3d": positions_3d}, {"positions_2d": positions_2d, "metadata": metadata}
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """PoseSet assembly: camera frame, root-relative, 2D aligned with the 3D it came from, camera rows."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -1,8 +1,8 @@
 """The custom single-file format: a valid file reads; every malformed one names file, key and problem."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

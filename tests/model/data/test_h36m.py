@@ -1,8 +1,8 @@
 """Human3.6M in VideoPose3D's files: built-in cameras, 32 joints, GMM 2D, malformed files named."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

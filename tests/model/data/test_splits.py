@@ -1,8 +1,8 @@
 """load_splits: the source chosen from DataConfig.path, subject splits (defaults and overrides), fingerprint."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -47,9 +47,9 @@ def test_custom_default_split_and_frame_counts(custom_file: Callable[..., Path])
 
 
 BAD_SPLITS = [
-    (dict(val_subjects=("P7",)), "data.val_subjects", "found P7"),
-    (dict(train_subjects=()), "data.train_subjects", "at least one subject"),
-    (dict(test_subjects=("P0", "P2")), "data.test_subjects", "not also in data.train_subjects, found P0"),
+    ({"val_subjects": ("P7",)}, "data.val_subjects", "found P7"),
+    ({"train_subjects": ()}, "data.train_subjects", "at least one subject"),
+    ({"test_subjects": ("P0", "P2")}, "data.test_subjects", "not also in data.train_subjects, found P0"),
 ]
 
 

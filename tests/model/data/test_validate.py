@@ -27,9 +27,8 @@ def test_text_file_is_rejected_before_loading(tmp_path: Path) -> None:
 def test_corrupt_zip_is_a_clean_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.npz"
     path.write_bytes(b"PK\x03\x04" + bytes(range(200)))
-    with pytest.raises(PoseDiffError, match=r"broken\.npz"):
-        with open_npz(path) as npz:
-            read_entry(npz, path, "positions_3d")
+    with pytest.raises(PoseDiffError, match=r"broken\.npz"), open_npz(path) as npz:
+        read_entry(npz, path, "positions_3d")
 
 
 def test_read_entry_unwraps_dicts_and_names_missing_keys(tmp_path: Path) -> None:
