@@ -43,7 +43,7 @@ def progress_view(spec: StudySpec, quiet: bool) -> Iterator[View]:
 
 
 def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
-    from study.tune.bridge import JOURNAL_NAME
+    from study.results.storage import JOURNAL_NAME
 
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
     console.print(f"Optuna trials: {counts}", markup=False)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -14,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.config import TrialConfig, check_ranges, coerce, to_nested_dict, trial_config
+from model.config import (SamplerConfig, TrialConfig, allowed_values, check_ranges, coerce, field_types,
+                          to_nested_dict, trial_config)
 from model.errors import PoseDiffError
 from study.spec.yaml_file import read_yaml
 
@@ -23,6 +26,31 @@ if TYPE_CHECKING:  # torch and the lifter load only when a command runs (fast --
     from model.train import EpochMetrics
 
 console = Console(stderr=True)
+_FLAG_NAMES = {"name": "--sampler", "num_steps": "--steps", "num_hypotheses": "--hypotheses"}  # else --<field>
+
+
+def sampler_flags() -> dict[str, str]:
+    """Dotted key -> ``evaluate`` flag for every field of :class:`SamplerConfig` (``sampler.S_churn`` -> ``--s-churn``)."""
+    return {f"sampler.{f.name}": _FLAG_NAMES.get(f.name, "--" + f.name.lower().replace("_", "-"))
+            for f in dataclasses.fields(SamplerConfig)}
+
+
+def _sampler_option(key: str, flag: str) -> inspect.Parameter:
+    """One keyword-only Typer option overriding ``key`` (None: keep the checkpoint's value)."""
+    choices = allowed_values(key)
+    hint = {int: Optional[int], float: Optional[float]}.get(field_types()[key], Optional[str])  # Literal: str
+    help_text = f"Override {key}" + (f" ({' | '.join(map(str, choices))})." if choices else ".")
+    return inspect.Parameter(key.replace(".", "_"), inspect.Parameter.KEYWORD_ONLY, annotation=hint,
+                             default=typer.Option(None, flag, help=help_text))
+
+
+def with_sampler_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with one option per sampler field; they arrive as ``sampler_<field>`` keyword arguments."""
+    signature = inspect.signature(command)
+    extra = [_sampler_option(key, flag) for key, flag in sampler_flags().items()]
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    command.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return command
 
 
 def read_trial_config(path: Path) -> TrialConfig:
@@ -95,28 +123,16 @@ def evaluate_command(
     address: Optional[str] = typer.Option(None, "--address", help="With --run: Ray cluster (default: local Ray)."),
     data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
     split: str = typer.Option("test", "--split", help="val | test"),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="ddpm | ddim | edm"),
-    steps: Optional[int] = typer.Option(None, "--steps"),
-    hypotheses: Optional[int] = typer.Option(None, "--hypotheses"),
-    aggregate: Optional[str] = typer.Option(None, "--aggregate", help="mean | median | reproj"),
-    eta: Optional[float] = typer.Option(None, "--eta"),
-    rho: Optional[float] = typer.Option(None, "--rho"),
-    sigma_min: Optional[float] = typer.Option(None, "--sigma-min"),
-    sigma_max: Optional[float] = typer.Option(None, "--sigma-max"),
-    s_churn: Optional[float] = typer.Option(None, "--s-churn"),
-    s_tmin: Optional[float] = typer.Option(None, "--s-tmin"),
-    s_tmax: Optional[float] = typer.Option(None, "--s-tmax"),
-    s_noise: Optional[float] = typer.Option(None, "--s-noise"),
     batch_size: int = typer.Option(1024, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    **sampler_options: Any,
 ) -> None:
     """Evaluate a saved lifter on a split, or (--run) sweep a study's top trials over sampler settings on Ray."""
-    _check_mode(checkpoint, run, space, address, {
-        "--data": data, "--sampler": sampler, "--steps": steps, "--hypotheses": hypotheses, "--aggregate": aggregate,
-        "--eta": eta, "--rho": rho, "--sigma-min": sigma_min, "--sigma-max": sigma_max, "--s-churn": s_churn,
-        "--s-tmin": s_tmin, "--s-tmax": s_tmax, "--s-noise": s_noise})
+    overrides = {key: sampler_options[key.replace(".", "_")] for key in sampler_flags()}
+    flags = {flag: overrides[key] for key, flag in sampler_flags().items()}
+    _check_mode(checkpoint, run, space, address, {"--data": data, **flags})
     if run is not None:
         return sweep_command(run, top, space, address, as_json)
     import torch
@@ -129,11 +145,7 @@ def evaluate_command(
     if split not in ("val", "test"):
         raise PoseDiffError("--split", "'val' or 'test'", repr(split))
     lifter, cfg = load_lifter(checkpoint)
-    cfg = with_overrides(cfg, {
-        "data.path": data, "sampler.name": sampler, "sampler.num_steps": steps,
-        "sampler.num_hypotheses": hypotheses, "sampler.aggregate": aggregate, "sampler.eta": eta,
-        "sampler.rho": rho, "sampler.sigma_min": sigma_min, "sampler.sigma_max": sigma_max,
-        "sampler.S_churn": s_churn, "sampler.S_tmin": s_tmin, "sampler.S_tmax": s_tmax, "sampler.S_noise": s_noise})
+    cfg = with_overrides(cfg, {"data.path": data, **overrides})
     _set_threads(threads)
     device = resolve_device(cfg.train.device)
     part = getattr(load_splits(cfg.data), split).to(device)
@@ -201,4 +213,4 @@ def result_table(result: EvalResult, split: str) -> Table:
 def register(app: typer.Typer) -> None:
     """Attach `train` and `evaluate` to the CLI."""
     app.command("train")(train_command)
-    app.command("evaluate")(evaluate_command)
+    app.command("evaluate")(with_sampler_options(evaluate_command))

@@ -5,30 +5,20 @@ from pathlib import Path
 
 import optuna
 from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from model.errors import PoseDiffError
 from study.report.tables import TableData
-
-JOURNAL_FILE = "optuna.journal"
-
-
-def _storage(run_dir: Path, storage_url: str | None) -> optuna.storages.BaseStorage | str | None:
-    if storage_url:
-        return storage_url
-    journal = Path(run_dir) / JOURNAL_FILE
-    return JournalStorage(JournalFileBackend(str(journal))) if journal.is_file() else None
+from study.results.storage import JOURNAL_NAME, optuna_storage
 
 
 def study_importances(run_dir: Path, study: str, storage_url: str | None = None) -> tuple[dict[str, float], str]:
     """(parameter -> importance, "") or ({}, why not) for one study's Optuna storage (the journal
     next to its results, or an RDB URL, which never appears in the output)."""
-    storage = _storage(run_dir, storage_url)
-    where = "the Optuna storage" if storage_url else JOURNAL_FILE
-    if storage is None:
-        return {}, f"study {study}: no Optuna journal ({JOURNAL_FILE}) next to its results; importances skipped."
+    where = "the Optuna storage" if storage_url else JOURNAL_NAME
+    if not storage_url and not (Path(run_dir) / JOURNAL_NAME).is_file():
+        return {}, f"study {study}: no Optuna journal ({JOURNAL_NAME}) next to its results; importances skipped."
+    storage = optuna_storage(run_dir, storage_url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         loaded = optuna.load_study(study_name=study, storage=storage)

@@ -23,7 +23,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from model.errors import PoseDiffError
-from study.results.storage import redact_url
+from study.results.storage import optuna_storage, redact_url
 from study.spec.study_spec import StudySpec
 
 TUNE_ID_ATTR = "tune_trial_id"
@@ -34,22 +34,14 @@ NEVER_RUN_REASON = "asked by a stopped driver and never run"  # no Tune trial ev
 UNTAGGED_PREFIX = "untagged-"  # map key of an open Optuna trial that never got its Tune trial id
 FIXED_ATTR = "posediff.fixed"  # dotted keys forced onto an enqueued trial (the regress reference)
 REFERENCE_PARAMS = {"diffusion.prediction": "regress"}
-JOURNAL_NAME = "optuna.journal"
 STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "running", TrialState.COMPLETE: "complete",
           TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
 
 
-def journal_storage(run_dir: Path) -> optuna.storages.BaseStorage:
-    """Optuna's default storage for a study: a journal file next to the results."""
-    backend = optuna.storages.journal.JournalFileBackend(str(Path(run_dir) / JOURNAL_NAME))
-    return optuna.storages.JournalStorage(backend)
-
-
 def open_study(spec: StudySpec, run_dir: Path, storage_url: str | None = None) -> optuna.Study:
     """Create or load the study's Optuna study (journal file in ``run_dir`` unless ``storage_url``)."""
-    storage = storage_url if storage_url else journal_storage(run_dir)
     study = optuna.create_study(
-        study_name=spec.name, storage=storage, load_if_exists=True, sampler=spec.make_sampler(),
+        study_name=spec.name, storage=optuna_storage(run_dir, storage_url), load_if_exists=True, sampler=spec.make_sampler(),
         pruner=spec.make_pruner(), direction="minimize" if spec.mode == "min" else "maximize")
     stored = study.user_attrs.get(SPEC_HASH_ATTR)
     if stored is None:
@@ -208,11 +200,6 @@ class OptunaLink:
     def frozen(self, tune_id: str) -> optuna.trial.FrozenTrial:
         """Optuna's record of a Tune trial's Optuna trial."""
         return self.study.get_trials(deepcopy=False)[self._numbers[tune_id]]
-
-    def params(self, tune_id: str) -> dict[str, Any]:
-        """The dotted params Optuna sampled for a Tune trial (+ forced keys)."""
-        frozen = self.frozen(tune_id)
-        return {**self.spec.suggest(frozen), **frozen.user_attrs.get(FIXED_ATTR, {})}
 
     def fail_reason(self, tune_id: str) -> str:
         """The reason stored with a FAIL trial ('' otherwise)."""

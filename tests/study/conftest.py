@@ -57,10 +57,11 @@ def check_study(run_dir: Path, name: str) -> tuple[list, list[dict], list[dict]]
     """
     import optuna
 
-    from study.tune.bridge import TUNE_ID_ATTR, journal_storage
+    from study.results.storage import optuna_storage
+    from study.tune.bridge import TUNE_ID_ATTR
     from study.results.tables import read_epochs, read_trials
 
-    trials = optuna.load_study(study_name=name, storage=journal_storage(run_dir)).get_trials()
+    trials = optuna.load_study(study_name=name, storage=optuna_storage(run_dir)).get_trials()
     rows = {r["trial_id"]: r for r in read_trials(run_dir).to_pylist()}
     epochs = read_epochs(run_dir).to_pylist()
     state_of = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}

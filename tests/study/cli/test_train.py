@@ -80,3 +80,19 @@ def test_unknown_config_key_exits_2_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert str(bad) in done.stderr and "network.widht" in done.stderr
+
+
+def test_every_sampler_field_is_an_evaluate_flag_and_overrides_it() -> None:
+    import dataclasses
+
+    from model.config import SamplerConfig, trial_config
+    from study.cli.train import sampler_flags, with_overrides
+
+    flags = sampler_flags()
+    assert set(flags) == {f"sampler.{f.name}" for f in dataclasses.fields(SamplerConfig)}
+    assert (flags["sampler.S_churn"], flags["sampler.num_steps"], flags["sampler.name"]) == ("--s-churn", "--steps",
+                                                                                            "--sampler")
+    shown = posediff("evaluate", "--help").stdout
+    assert all(flag in shown for flag in flags.values()), shown
+    cfg = with_overrides(trial_config({}), {"sampler.S_churn": 0.5, "sampler.grid": "quadratic"})
+    assert (cfg.sampler.S_churn, cfg.sampler.grid) == (0.5, "quadratic")

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 
 from model.errors import PoseDiffError
-from study.report.importance import JOURNAL_FILE, importance_table, study_importances
+from study.report.importance import importance_table, study_importances
+from study.results.storage import optuna_storage
 
 
 def make_study(run_dir, name: str, num_trials: int, params: tuple[str, ...], storage=None) -> None:
-    storage = storage or JournalStorage(JournalFileBackend(str(run_dir / JOURNAL_FILE)))
+    storage = storage or optuna_storage(run_dir)
     study = optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
 
     def objective(trial: optuna.Trial) -> float:
