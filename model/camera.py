@@ -1,6 +1,6 @@
 """The VideoPose3D camera model: quaternion extrinsics, distorted pinhole projection, screen normalisation.
 
-Conventions (DESIGN section 3): the orientation quaternion (w, x, y, z) rotates camera-frame
+Conventions (docs/data.md): the orientation quaternion (w, x, y, z) rotates camera-frame
 vectors into the world frame; the translation is the camera centre in world metres; 2D keypoints
 live in normalised screen coordinates u' = 2u/w - 1, v' = 2v/w - h/w (pixels / w scale both axes,
 so the aspect ratio is kept).

@@ -1,6 +1,6 @@
 """Checkpoint files: plain dicts of tensors, numbers and strings, written atomically.
 
-Every file loads with ``torch.load(path, weights_only=True)`` (DESIGN 7) and holds the flat trial
+Every file loads with ``torch.load(path, weights_only=True)`` (docs/study.md §5) and holds the flat trial
 config, the prior and the standardisation stats, so :func:`load_lifter` rebuilds a lifter from the
 file alone (for `posediff-study evaluate` and a study's later sampler sweeps).
 """

@@ -63,7 +63,7 @@ class DiffusionConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """GCN + attention denoiser (DESIGN 4.4)."""
+    """GCN + attention denoiser (docs/lifter.md §4)."""
 
     width: int = 128  # H
     num_blocks: int = 4  # B
@@ -74,7 +74,7 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Reverse process and hypothesis aggregation (DESIGN 4.5, 4.6)."""
+    """Reverse process and hypothesis aggregation (docs/lifter.md §5, §6)."""
 
     name: Literal["ddpm", "ddim", "edm"] = "ddim"
     num_steps: int = 10  # S (ddim, edm); ddpm always runs all T steps

@@ -1,4 +1,4 @@
-"""The forward process with a Gaussian-mixture end distribution (DESIGN 4.2) and w-space conversions.
+"""The forward process with a Gaussian-mixture end distribution (docs/lifter.md §2) and w-space conversions.
 
 x_t = mu_m + sqrt(abar_t)(x_0 - mu_m) + sqrt(1 - abar_t) L_m eps; in whitened coordinates
 w = L_m^{-1}(x - mu_m) this is the DDPM marginal w_t = sqrt(abar_t) w_0 + sqrt(1 - abar_t) eps
@@ -24,7 +24,7 @@ def _col(abar_t: Tensor | float, like: Tensor) -> Tensor:
 
 def q_sample(x0: Tensor, t: Tensor, m: Tensor, eps: Tensor, prior: GaussianMixturePrior,
              schedule: Schedule) -> Tensor:
-    """x_t ~ q(x_t | x_0, m) (DESIGN 4.2). x0, eps: [B, d] (metres, unit); t: [B] long in 1..T; m: [B] -> [B, d] metres."""
+    """x_t ~ q(x_t | x_0, m) (docs/lifter.md §2). x0, eps: [B, d] (metres, unit); t: [B] long in 1..T; m: [B] -> [B, d] metres."""
     abar = _col(schedule.abar.to(x0.device)[t - 1], x0)
     mu = prior.mu[m]
     noise = torch.einsum("bij,bj->bi", prior.L[m], eps)  # L_m eps

@@ -1,7 +1,7 @@
 """Evaluation of a trained lifter on one split: MPJPE, P-MPJPE, N-MPJPE, per action, oracle best-of-N.
 
-Metric definitions follow VideoPose3D (DESIGN 4.7); hypotheses are aggregated with
-`model.hypotheses.aggregate` (DESIGN 4.6). The oracle columns pick the best hypothesis with the
+Metric definitions follow VideoPose3D (docs/lifter.md §7); hypotheses are aggregated with
+`model.hypotheses.aggregate` (docs/lifter.md §6). The oracle columns pick the best hypothesis with the
 ground truth and are reported separately; they are never a study's objective.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Aggregating N hypotheses per pose into one estimate, and oracle (best-of-N) errors (DESIGN 4.6).
+"""Aggregating N hypotheses per pose into one estimate, and oracle (best-of-N) errors (docs/lifter.md §6).
 
 Hypotheses are root-relative poses hyps: [B, N, J, 3] metres. Oracle figures pick the best
 hypothesis with the ground truth in hand: report them in their own columns, never optimise them.

@@ -1,9 +1,9 @@
 """The diffusion lifter: glue between the denoiser (standardised pose space) and the samplers (w-space).
 
-Spaces (DESIGN 4.4 "Spaces"): the network sees the noisy state and predicts x0 in *standardised
+Spaces (docs/lifter.md §4.1): the network sees the noisy state and predicts x0 in *standardised
 pose space* (per-coordinate mean and std of the training split's 48-d root-relative poses); the
 noise process and the samplers work in the whitened coordinates w = L_m^{-1}(x - mu_m) of the
-chain's mixture component m (DESIGN 4.2). Everything the lifter needs to sample (prior, schedule,
+chain's mixture component m (docs/lifter.md §2). Everything the lifter needs to sample (prior, schedule,
 standardisation stats) is a buffer, so a state dict plus the trial config rebuilds it.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def unflatten_pose(x: Tensor) -> Tensor:
 
 
 class DiffusionLifter(nn.Module):
-    """Conditional diffusion lifter with a GMM end distribution (DESIGN 4.2-4.5)."""
+    """Conditional diffusion lifter with a GMM end distribution (docs/lifter.md §2-§5)."""
 
     # buffers registered in __init__ (declared for the type checker): schedule [T], prior, stats [48]
     betas: Tensor
@@ -106,7 +106,7 @@ class DiffusionLifter(nn.Module):
 
     # -- training --------------------------------------------------------------------------
     def loss(self, x0: Tensor, c: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Denoising MSE (Ho et al. 2020, Algorithm 1, with a GMM end distribution; DESIGN 4.2, 4.4).
+        """Denoising MSE (Ho et al. 2020, Algorithm 1, with a GMM end distribution; docs/lifter.md §2, §4).
 
         x0: [B, 17, 3] metres root-relative; c: [B, 17, 2] normalised screen coords -> scalar.
         """
@@ -172,7 +172,7 @@ class DiffusionLifter(nn.Module):
 
     @torch.no_grad()
     def sample(self, c: Tensor, cfg: SamplerConfig, generator: torch.Generator | None = None) -> Tensor:
-        """N hypotheses per pose (DESIGN 4.5, 4.6). c: [B, 17, 2] -> hyps [B, N, 17, 3] metres root-relative."""
+        """N hypotheses per pose (docs/lifter.md §5, §6). c: [B, 17, 2] -> hyps [B, N, 17, 3] metres root-relative."""
         if self.diffusion.prediction == "regress":
             return unflatten_pose(self.destandardise(self._regress(c))).unsqueeze(1)
         B, N = c.shape[0], cfg.num_hypotheses

@@ -1,4 +1,4 @@
-"""GCN + attention denoiser (DESIGN 4.4; GraFormer/DiffPose trunk, pre-norm residual blocks).
+"""GCN + attention denoiser (docs/lifter.md §4; GraFormer/DiffPose trunk, pre-norm residual blocks).
 
 Per joint the input is concat(x_t, c - c_root, c_root) (7 features: the state, the root-relative
 2D keypoint and the root's 2D position, computed here from c: [B, 17, 2]); a Chebyshev graph
@@ -8,7 +8,7 @@ self-attention over the 17 joints, a global layer] follow, and a final graph con
 out 3 coordinates per joint. Activations are joint-major ``[J, B, H]`` inside, so the fixed
 skeleton operator is one GEMM (see ``model.graph``).
 
-Beyond DESIGN 4.4's trunk, two additions make it learn several times faster (BENCHMARKS.md,
+Beyond the trunk of docs/lifter.md §4, two additions make it learn several times faster (BENCHMARKS.md,
 "Learning speed"): the joint embedding (shared graph-conv weights and permutation-equivariant
 attention otherwise cannot tell joints apart, e.g. left from right hip), and per block a global
 layer (all 17 joints' features flattened, one Linear to width H, broadcast back to every joint),
@@ -115,7 +115,7 @@ class GraphBlock(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """GCN + attention denoiser of DESIGN 4.4: (x_t, c, t, m) -> [B, 17, 3] in standardised pose space."""
+    """GCN + attention denoiser of docs/lifter.md §4: (x_t, c, t, m) -> [B, 17, 3] in standardised pose space."""
 
     def __init__(self, cfg: NetworkConfig, num_components: int = 1) -> None:
         super().__init__()

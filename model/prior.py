@@ -1,8 +1,8 @@
-"""The end distribution p_T: a Gaussian mixture fitted by EM, or N(0, I) (DESIGN 4.1).
+"""The end distribution p_T: a Gaussian mixture fitted by EM, or N(0, I) (docs/lifter.md §1).
 
 p_T(x) = sum_m pi_m N(x; mu_m, Sigma_m), Sigma_m = L_m L_m^T, over the d = 48 root-relative
 coordinates of the 16 non-root joints, in metres. Whitening w = L_m^{-1}(x - mu_m) maps component
-m to N(0, I), which is where the samplers run (DESIGN 4.2).
+m to N(0, I), which is where the samplers run (docs/lifter.md §2).
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def cache_path(cache_key: str, cfg: PriorConfig, cache_dir: Path | None = None) 
 
 def fit_prior(poses_flat: np.ndarray | Tensor, cfg: PriorConfig, cache_key: str,
               cache_dir: Path | None = None) -> GaussianMixturePrior:
-    """EM fit (scikit-learn GaussianMixture) of p_T on poses_flat [F, d] metres; cached as .npz (DESIGN 4.1)."""
+    """EM fit (scikit-learn GaussianMixture) of p_T on poses_flat [F, d] metres; cached as .npz (docs/lifter.md §1)."""
     poses_flat = np.asarray(poses_flat, dtype=np.float64)  # a CPU tensor converts too
     if poses_flat.ndim != 2:
         raise PoseDiffError(f"prior fit ({cache_key}): poses", "an array [F, d]", f"shape {poses_flat.shape}")

@@ -1,4 +1,4 @@
-"""Reverse-process samplers in w-space (DESIGN 4.5): one signature, one registry.
+"""Reverse-process samplers in w-space (docs/lifter.md §5): one signature, one registry.
 
     sampler(denoise, w_T [B, d], schedule, cfg: SamplerConfig, generator) -> w_0 [B, d]
 
@@ -102,7 +102,7 @@ def edm_sigmas(schedule: Schedule, cfg: SamplerConfig) -> list[float]:
 
 
 def edm_denoiser(denoise: Denoise, schedule: Schedule) -> Callable[[Tensor, float], tuple[Tensor, Tensor]]:
-    """D(w_tilde; sigma) for the discrete-time model (DESIGN 4.5): denoise(w_tilde / sqrt(1 + sigma^2), t(sigma)).
+    """D(w_tilde; sigma) for the discrete-time model (docs/lifter.md §5): denoise(w_tilde / sqrt(1 + sigma^2), t(sigma)).
 
     Returns (D, eps_hat): D = w0_hat (whitened x0 prediction); at sigma = sigma_t, eps_hat is
     exactly the network's eps_hat at step t and equals (w_tilde - D) / sigma.

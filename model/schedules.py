@@ -1,7 +1,7 @@
-"""Noise schedules over T discrete steps (DESIGN 4.3): one catalogue, selected by name.
+"""Noise schedules over T discrete steps (docs/lifter.md §3): one catalogue, selected by name.
 
 abar_t = prod_{s <= t} (1 - beta_s), t = 1..T; index convention abar[t - 1] = abar_t.
-sigma_t = sqrt((1 - abar_t) / abar_t) is the noise level of w_tilde = w_t / sqrt(abar_t) (DESIGN 4.5).
+sigma_t = sqrt((1 - abar_t) / abar_t) is the noise level of w_tilde = w_t / sqrt(abar_t) (docs/lifter.md §5).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training one trial: data resident on the device, vectorised draws, per-epoch validation (DESIGN 4.4, 5).
+"""Training one trial: data resident on the device, vectorised draws, per-epoch validation (docs/lifter.md §4, §8).
 
 `fit` calls ``on_epoch(metrics, checkpoint)`` exactly once per epoch; ``checkpoint(path)`` writes a
 weights_only-loadable file from which ``fit(..., resume_from=path)`` continues with the next epoch

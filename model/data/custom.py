@@ -1,4 +1,4 @@
-"""Reader for the custom single-file .npz dataset (DESIGN section 3, source 2; the synthetic output too).
+"""Reader for the custom single-file .npz dataset (docs/data.md §5; the synthetic output too).
 
 Keys: positions_3d, positions_2d, cameras (subject -> list of dicts id / res_w / res_h /
 intrinsic[9] / orientation[4] / translation[3]), metadata (num_joints, keypoints_symmetry, fps,

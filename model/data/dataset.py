@@ -8,7 +8,7 @@ import torch
 
 @dataclass(frozen=True)
 class PoseSet:
-    """One split of frames, ready for training (DESIGN section 3).
+    """One split of frames, ready for training (docs/data.md).
 
     poses_3d: [F, 17, 3] float32 camera frame, root-relative (root row exactly 0), metres;
     root_3d: [F, 3] float32 root position in the camera frame, metres;

@@ -1,4 +1,4 @@
-"""Synthetic default dataset: procedural human motion filmed by virtual cameras (DESIGN section 3).
+"""Synthetic default dataset: procedural human motion filmed by virtual cameras (docs/data.md).
 
 Joint-angle activities within anatomical limits drive forward kinematics of several body sizes;
 virtual cameras project the joints with the VideoPose3D camera model and a detector-like noise

@@ -100,6 +100,6 @@ def detector_noise_px(num_frames: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def camera_record(camera: Camera) -> dict[str, Any]:
-    """The custom format's camera dict (DESIGN section 3): id, res_w, res_h, intrinsic, orientation, translation."""
+    """The custom format's camera dict (docs/data.md): id, res_w, res_h, intrinsic, orientation, translation."""
     return {"id": camera.id, "res_w": camera.res_w, "res_h": camera.res_h,
             "intrinsic": camera.intrinsic, "orientation": camera.orientation, "translation": camera.translation}

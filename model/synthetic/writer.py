@@ -1,4 +1,4 @@
-"""Generate the synthetic dataset and write it in the custom single-file format (DESIGN section 3)."""
+"""Generate the synthetic dataset and write it in the custom single-file format (docs/data.md)."""
 from __future__ import annotations
 
 from pathlib import Path

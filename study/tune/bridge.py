@@ -1,4 +1,4 @@
-"""The Optuna <-> Ray Tune bridge (DESIGN 6.2): Optuna decides, Ray Tune executes.
+"""The Optuna <-> Ray Tune bridge (docs/study.md §2): Optuna decides, Ray Tune executes.
 
 Ray's own ``OptunaSearch`` never prunes with Optuna's pruners and tells a trial stopped by a Tune
 scheduler as COMPLETE with its truncated value. Here :class:`OptunaPruningScheduler` reports each

@@ -1,4 +1,4 @@
-"""Run a study: Ray Tune executes, the Optuna bridge decides, Parquet records (DESIGN 6.2, 7).
+"""Run a study: Ray Tune executes, the Optuna bridge decides, Parquet records (docs/study.md §2, §5).
 
 One folder per study (default ``runs/<name>/``): ``spec.resolved.yaml`` (with the spec's hash),
 ``trials.parquet``, ``epochs.parquet``, ``optuna.journal`` (unless an RDB ``storage_url``) and Ray's

@@ -1,4 +1,4 @@
-"""Forward process (DESIGN 4.2): the marginal of q_sample, x_T ~ p_T, components, w-space conversions."""
+"""Forward process (docs/lifter.md §2): the marginal of q_sample, x_T ~ p_T, components, w-space conversions."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""Hypothesis aggregation and oracle errors (DESIGN 4.6)."""
+"""Hypothesis aggregation and oracle errors (docs/lifter.md §6)."""
 from __future__ import annotations
 
 import pytest

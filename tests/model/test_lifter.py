@@ -67,7 +67,7 @@ def test_loss_is_reproducible_from_the_generator() -> None:
 
 
 def test_x0_target_is_the_standardised_clean_pose() -> None:
-    """A regressor that outputs the standardised target exactly has zero loss (DESIGN 'Spaces')."""
+    """A regressor that outputs the standardised target exactly has zero loss (docs/lifter.md §4.1)."""
     lifter, x = _lifter("regress"), _poses(B, seed=3)
     z = lifter.standardise(flatten_pose(x))
     assert torch.allclose(lifter.destandardise(z), flatten_pose(x), atol=1e-6)
@@ -112,7 +112,7 @@ def test_clamp_keeps_x0_hat_inside_the_training_range(prediction: str) -> None:
 
 
 def test_x0_denoiser_eps_hat_is_consistent_with_the_forward_marginal() -> None:
-    """w_t = sqrt(abar_t) w0_hat + sqrt(1 - abar_t) eps_hat at integer t (DESIGN 4.2)."""
+    """w_t = sqrt(abar_t) w0_hat + sqrt(1 - abar_t) eps_hat at integer t (docs/lifter.md §2)."""
     lifter = _lifter("x0")
     m, t = torch.tensor([0, 1, 1, 0, 1, 0]), torch.tensor([1.0, 5.0, 10.0, 15.0, 19.0, 20.0])
     w_t = torch.randn(B, D, generator=torch.Generator().manual_seed(4))

@@ -1,4 +1,4 @@
-"""GCN + attention denoiser (model.network, DESIGN 4.4)."""
+"""GCN + attention denoiser (model.network, docs/lifter.md §4)."""
 from __future__ import annotations
 
 import pytest

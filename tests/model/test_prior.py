@@ -1,4 +1,4 @@
-"""GMM prior (DESIGN 4.1): EM recovery, ridge, cache, special cases, whitening, responsibilities."""
+"""GMM prior (docs/lifter.md §1): EM recovery, ridge, cache, special cases, whitening, responsibilities."""
 from __future__ import annotations
 
 from pathlib import Path

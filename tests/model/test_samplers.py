@@ -1,4 +1,4 @@
-"""Samplers (DESIGN 4.5): identities, the exact-denoiser distribution test, noisy predictors, NFE."""
+"""Samplers (docs/lifter.md §5): identities, the exact-denoiser distribution test, noisy predictors, NFE."""
 from __future__ import annotations
 
 import itertools
@@ -63,7 +63,7 @@ COSINE_50 = DiffusionConfig(schedule="cosine", num_steps=50)
 # ddim eta 1: S=25 0.174, 0.825; S=10 0.377, 0.622 | edm: S=25 0.055, 1.025; S=10 0.265, 1.263 |
 # edm S_churn 10: S=25 0.105, 1.097; S=10 0.50, 1.51. Monte Carlo alone gives covF ~0.03.
 # DDPM and DDIM under-spread (first-order steps and beta_tilde leave out Var[w0 | w_t]);
-# Heun over-spreads at S = 10 (DESIGN: 25-40%); T = 50 limits DDPM and DDIM even at S = T.
+# Heun over-spreads at S = 10 (docs/lifter.md §5.6: 25-40%); T = 50 limits DDPM and DDIM even at S = T.
 MOMENT_CASES = [
     # name, sampler kwargs, covF bound, spread range
     ("ddpm", {}, 0.14, (0.87, 0.94)),

@@ -1,4 +1,4 @@
-"""Schedules (DESIGN 4.3): abar strictly decreasing in (0, 1), closed forms, abar_T, t(sigma)."""
+"""Schedules (docs/lifter.md §3): abar strictly decreasing in (0, 1), closed forms, abar_T, t(sigma)."""
 from __future__ import annotations
 
 import math
@@ -52,7 +52,7 @@ def test_linear_reaches_the_prior_for_any_T(T: int) -> None:
 
 
 def test_sigma_T_values_quoted_in_design() -> None:
-    """DESIGN 4.5: sigma_T = 359 for linear T = 50 and 1015 for cosine T = 50."""
+    """docs/lifter.md §5: sigma_T = 359 for linear T = 50 and 1015 for cosine T = 50."""
     linear = make_schedule(DiffusionConfig(schedule="linear", num_steps=50))
     cosine = make_schedule(DiffusionConfig(schedule="cosine", num_steps=50))
     assert float(linear.sigmas[-1]) == pytest.approx(359, rel=0.01)

@@ -1,4 +1,4 @@
-"""A storage URL's password never leaks, end to end (DESIGN 7), with a real PostgreSQL that checks it.
+"""A storage URL's password never leaks, end to end (docs/study.md §5), with a real PostgreSQL that checks it.
 
 A throwaway server from the `pgserver` wheel's binaries (test extra; run as ``nobody`` under root, which
 postgres refuses) with scram-sha-256 authentication on a free localhost port. `run` and `report` get the

@@ -1,4 +1,4 @@
-"""study.spec.study_spec: loading, validating and sampling YAML study specs (DESIGN 6.1)."""
+"""study.spec.study_spec: loading, validating and sampling YAML study specs (docs/study.md §1)."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,4 @@
-"""Trial faults on real local Ray (DESIGN 7): trials that raise, diverge, or lose their worker to SIGKILL.
+"""Trial faults on real local Ray (docs/study.md §5): trials that raise, diverge, or lose their worker to SIGKILL.
 
 Each is recorded truthfully: failed in trials.parquet with its reason in ``error`` and FAIL in
 Optuna with the ``fail_reason`` user attribute once Ray's retries (``budget.max_failures``) are
