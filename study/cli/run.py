@@ -23,8 +23,7 @@ INTERRUPTED_EXIT = 130  # the shell's code for Ctrl-C
 
 
 def _empty(spec: StudySpec) -> StudyProgress:
-    total = spec.num_trials + int(spec.include_regress_reference)
-    return StudyProgress(spec.name, 0, 0, 0, 0, total, None, None, (), 0.0)
+    return StudyProgress(spec.name, 0, 0, 0, 0, spec.num_total_trials, None, None, (), 0.0)
 
 
 @contextlib.contextmanager

@@ -48,7 +48,9 @@ def with_sampler_options(command: Callable[..., None]) -> Callable[..., None]:
     """``command`` with one option per sampler field; they arrive as ``sampler_<field>`` keyword arguments."""
     signature = inspect.signature(command)
     extra = [_sampler_option(key, flag) for key, flag in sampler_flags().items()]
-    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    names = {p.name for p in extra}  # idempotent: main() may register the commands again in one process
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD
+              and p.name not in names]
     command.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
     return command
 
@@ -171,7 +173,10 @@ def _check_mode(checkpoint: Optional[Path], run: Optional[Path], space: Optional
 
 def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[str], as_json: bool) -> None:
     """`evaluate --run`: study.tune.sweep on Ray; eval rows appended to the study's trials.parquet."""
-    from study.tune.sweep import load_sweep, run_sweep, sweep_summary
+    from study.report.details import sweep_table
+    from study.report.render import print_blocks
+    from study.results.tables import TRIALS_FILE, read_trials
+    from study.tune.sweep import load_sweep, run_sweep
 
     if space is None:
         raise PoseDiffError("--run", "--space FILE (a sampler-sweep YAML)", "no --space")
@@ -181,13 +186,10 @@ def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[
     if as_json:
         print(json.dumps({"rows": [dataclasses.asdict(r) for r in outcome.rows], "num_skipped": outcome.num_skipped}))
         return
-    table = Table(title=f"{len(outcome.rows)} evaluations written to {run / 'trials.parquet'}, "
-                        f"{outcome.num_skipped} already there")
-    for column in ("eval row", "sampler", "steps", "N", "aggregation", "NFE", "val MPJPE mm", "test MPJPE mm"):
-        table.add_column(column)
-    for cells in sweep_summary(outcome.rows):
-        table.add_row(*cells)
-    Console().print(table)
+    table, out = sweep_table(read_trials(run).to_pylist()), Console()  # the report's sweep table, as it now stands
+    out.print(f"{len(outcome.rows)} evaluations written to {run / TRIALS_FILE}, {outcome.num_skipped} already there",
+              markup=False)
+    print_blocks([table] if table else [], out)
 
 
 def result_dict(result: EvalResult, cfg: TrialConfig, split: str) -> dict[str, Any]:

@@ -1,17 +1,16 @@
 """`posediff-study report`: one or more studies' Parquet -> the schedule x sampler comparison (DESIGN 6.4).
 
-Reads trials.parquet / epochs.parquet of each run folder (and the ``fixed`` values of its
-spec.resolved.yaml, so a parameter the study fixed still labels its trials), prints the tables (rich) and writes
-``report.md``, ``report.html`` (plots inline), one CSV per table and the PNG plots under the
-output folder. Selection is on validation only; test figures are shown, never ranked.
+Reads only trials.parquet / epochs.parquet of each run folder (each row carries its trial's complete
+config, each file the keys its study searched), prints the tables (rich) and writes ``report.md``,
+``report.html`` (plots inline), one CSV per table and the PNG plots under the output folder.
+Selection is on validation only; test figures are shown, never ranked.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-import yaml
 from rich.console import Console
 
 from model.errors import PoseDiffError
@@ -20,10 +19,9 @@ from study.report.importance import importance_table
 from study.report.plots import write_plots
 from study.report.render import Block, Heading, Image, Paragraph, print_blocks, to_html, to_markdown, write_csvs
 from study.report.tables import Record, comparison_table, group_cells, matrix_table, regress_gap_line, test_table
-from study.results.tables import PARAM_PREFIX, TRIALS_FILE, read_epochs, read_trials
+from study.results.tables import EPOCH_FIELDS, TRIALS_FILE, read_epochs, read_trials, searched_keys
 
 RUNS_ROOT = Path("runs")
-SPEC_FILE = "spec.resolved.yaml"  # written next to the results by `posediff-study run`
 SELECTION_NOTE = ("Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
                   "subset, and every best / median below uses complete trials only. Test-split figures are "
                   "evaluated once per trial and never used for selection.")
@@ -31,11 +29,13 @@ SELECTION_NOTE = ("Selection is on validation: a trial's score is its best epoch
 
 @dataclass(frozen=True)
 class Studies:
-    """The rows of one or more studies: (run folder, study name) pairs and their trial / epoch records."""
+    """The rows of one or more studies: (run folder, study name) pairs, their trial / epoch records and
+    the keys any of them searched."""
 
     runs: tuple[tuple[Path, str], ...]
     trials: tuple[Record, ...]
     epochs: tuple[Record, ...]
+    searched: frozenset[str]
 
 
 def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
@@ -46,41 +46,18 @@ def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
     return found
 
 
-def fixed_values(run_dir: Path) -> dict[str, Any]:
-    """The ``fixed`` dotted keys of the resolved spec next to the results ({} when there is none)."""
-    path = Path(run_dir) / SPEC_FILE
-    if not path.is_file():
-        return {}
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PoseDiffError(str(path), "a resolved study spec (YAML)", f"invalid YAML ({type(exc).__name__})") from None
-    fixed = spec.get("fixed", {}) if isinstance(spec, dict) else None
-    if not isinstance(fixed, dict):
-        raise PoseDiffError(f"{path}: fixed", "a mapping of dotted keys to values", type(fixed).__name__)
-    return fixed
-
-
-def _with_fixed(record: Record, fixed: Mapping[str, Any]) -> Record:
-    """A training trial's record with the study's fixed values filled in where the trial lacks the key."""
-    if record["kind"] != "train":
-        return record
-    missing = {PARAM_PREFIX + k: v for k, v in fixed.items() if record.get(PARAM_PREFIX + k) is None}
-    return {**record, **missing}
-
-
 def load_studies(run_dirs: Sequence[Path]) -> Studies:
-    """Read and check every run folder's Parquet (plus the spec's fixed values); an empty trials table is an error."""
-    runs, trials, epochs = [], [], []
+    """Read and check every run folder's Parquet (nothing else); an empty trials table is an error."""
+    runs, trials, epochs, searched = [], [], [], set()
     for run_dir in run_dirs:
         table = read_trials(run_dir)
         if table.num_rows == 0:
             raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one trial row", "an empty table")
         runs += [(Path(run_dir), name) for name in sorted(set(table.column("study").to_pylist()))]
-        fixed = fixed_values(run_dir)
-        trials += [_with_fixed(record, fixed) for record in table.to_pylist()]
-        epochs += read_epochs(run_dir).to_pylist()
-    return Studies(tuple(runs), tuple(trials), tuple(epochs))
+        trials += table.to_pylist()
+        epochs += read_epochs(run_dir).select(list(EPOCH_FIELDS)).to_pylist()  # configs: in the trial rows
+        searched |= set(searched_keys(table))
+    return Studies(tuple(runs), tuple(trials), tuple(epochs), frozenset(searched))
 
 
 def _summary(data: Studies) -> str:
@@ -114,7 +91,7 @@ def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: s
     blocks.append(marginals if marginals.rows else Paragraph(
         "None of K, T, N, sampling steps or the EDM parameters varies in these studies."))
     blocks += [Heading("Parameter importances"), importances, *(Paragraph(n) for n in notes),
-               Heading("Best trials"), best_trials_table(data.trials),
+               Heading("Best trials"), best_trials_table(data.trials, data.searched),
                Heading("Test split"), test_table(cells, regress)]
     sweep = sweep_table(data.trials)
     if sweep:

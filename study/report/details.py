@@ -1,23 +1,27 @@
-"""The report's detail tables: marginal effects per parameter, the best trials' full configs, and the
+"""The report's detail tables: marginal effects per parameter, the best trials' configs, and the
 test-time sampler sweep (eval rows beside the training-time rows of the same network)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import AbstractSet, Any, Sequence
 
 import numpy as np
 
-from study.results.tables import PARAM_PREFIX
-from study.report.tables import (SAMPLER, Record, TableData, finite, fmt_mm, fmt_value, is_regress,
-                                 scored, summarize)
+from model.config import TrialConfig, to_flat_dict
+from study.report.tables import SAMPLER, Record, TableData, fmt_mm, fmt_value, is_regress, scored, summarize
+from study.results.tables import PARAM_PREFIX, finite
 
+_EDM = ("edm",)  # the samplers that use a key (SamplerConfig); None: every diffusion trial
 # Parameters whose marginal effect the report shows, with the letter the papers use.
-MARGINALS = (("K", "prior.num_components"), ("T", "diffusion.num_steps"), ("N", "sampler.num_hypotheses"),
-             ("S", "sampler.num_steps"), ("rho", "sampler.rho"), ("sigma_min", "sampler.sigma_min"),
-             ("sigma_max", "sampler.sigma_max"), ("S_churn", "sampler.S_churn"), ("S_tmin", "sampler.S_tmin"),
-             ("S_tmax", "sampler.S_tmax"), ("S_noise", "sampler.S_noise"))
+MARGINALS = (("K", "prior.num_components", None), ("T", "diffusion.num_steps", None),
+             ("N", "sampler.num_hypotheses", None), ("S", "sampler.num_steps", ("ddim", "edm")),
+             ("rho", "sampler.rho", _EDM), ("sigma_min", "sampler.sigma_min", _EDM),
+             ("sigma_max", "sampler.sigma_max", _EDM), ("S_churn", "sampler.S_churn", _EDM),
+             ("S_tmin", "sampler.S_tmin", _EDM), ("S_tmax", "sampler.S_tmax", _EDM),
+             ("S_noise", "sampler.S_noise", _EDM))
 MAX_BINS = 4
 NUM_BEST = 5
+DEFAULTS = {PARAM_PREFIX + key: value for key, value in to_flat_dict(TrialConfig()).items()}
 
 
 def bins(values: Sequence[Any]) -> list[tuple[str, Any, Any]]:
@@ -43,8 +47,9 @@ def marginal_table(trials: Sequence[Record]) -> TableData:
     """Counts and best / median val MPJPE per value or bin of each parameter that varies."""
     diffusion = [r for r in trials if r["kind"] == "train" and not is_regress(r)]
     rows = []
-    for letter, key in MARGINALS:
-        with_value = [r for r in diffusion if r.get(PARAM_PREFIX + key) is not None]
+    for letter, key, samplers in MARGINALS:
+        with_value = [r for r in diffusion if r.get(PARAM_PREFIX + key) is not None
+                      and (samplers is None or r.get(SAMPLER) in samplers)]
         values = [r[PARAM_PREFIX + key] for r in with_value]
         if len(set(values)) < 2:
             continue
@@ -57,8 +62,9 @@ def marginal_table(trials: Sequence[Record]) -> TableData:
                          fmt_mm(best), fmt_mm(s.median_mm)))
     columns = ("parameter", "value", "complete", "pruned", "best val MPJPE mm", "median val MPJPE mm")
     return TableData("Marginal effects", columns, tuple(rows), csv_name="marginals",
-                     note="Diffusion trials only; only parameters that vary in these studies; continuous "
-                          "values in at most 4 quantile bins. Best and median over complete trials.")
+                     note="Diffusion trials only (S: DDIM and EDM trials; the EDM parameters: EDM trials); only "
+                          "parameters that vary in these studies; continuous values in at most 4 quantile bins. "
+                          "Best and median over complete trials.")
 
 
 _METRICS = (("status", "status"), ("best val MPJPE mm", "best_val_mpjpe_mm"),
@@ -66,17 +72,27 @@ _METRICS = (("status", "status"), ("best val MPJPE mm", "best_val_mpjpe_mm"),
             ("full val MPJPE mm", "val_full_mpjpe_mm"), ("epochs run", "epochs_run"), ("NFE per pose", "nfe"))
 
 
-def best_trials_table(trials: Sequence[Record]) -> TableData:
-    """The best complete training trials (on validation), one column each, with every parameter."""
+def config_columns(records: Sequence[Record], searched: AbstractSet[str]) -> list[str]:
+    """The ``param.*`` columns worth showing for ``records``: the searched keys, then every other key
+    that one of them holds away from its trial-config default (fixed by a spec, or forced)."""
+    columns = {k for r in records for k in r if k.startswith(PARAM_PREFIX)}
+    first = sorted(c for c in columns if c[len(PARAM_PREFIX):] in searched)
+    rest = sorted(c for c in columns - set(first) if any(r.get(c) != DEFAULTS.get(c) for r in records))
+    return first + rest
+
+
+def best_trials_table(trials: Sequence[Record], searched: AbstractSet[str]) -> TableData:
+    """The best complete training trials (on validation), one column each, with their configs."""
     best = scored(r for r in trials if r["kind"] == "train")[:NUM_BEST]
-    keys = sorted({k for r in best for k, v in r.items() if k.startswith(PARAM_PREFIX) and v is not None})
     rows = [("study", *(r["study"] for r in best))]
     for name, column in _METRICS:
         cell = fmt_mm if column.endswith("_mm") else fmt_value
         rows.append((name, *(cell(r[column]) for r in best)))
-    rows += [(key, *(fmt_value(r.get(key)) for r in best)) for key in keys]
+    rows += [(key, *(fmt_value(r.get(key)) for r in best)) for key in config_columns(best, searched)]
     columns = ("", *(f"#{i + 1} {r['trial_id']}" for i, r in enumerate(best)))
-    return TableData("Best trials and their configs", columns, tuple(rows), csv_name="best_trials")
+    return TableData("Best trials and their configs", columns, tuple(rows), csv_name="best_trials",
+                     note="The searched parameters first, then every other key one of these trials holds away "
+                          "from its default in model/config.py; the keys left out are at their defaults.")
 
 
 def source_trial(trial_id: str) -> tuple[str, int]:
@@ -85,20 +101,19 @@ def source_trial(trial_id: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2))) if match else (trial_id, -1)
 
 
-def _sweep_row(source: str, name: str, params: dict[str, Any], record: Record) -> tuple[str, ...]:
+_SWEPT = (SAMPLER, *(PARAM_PREFIX + key for key in ("sampler.num_steps", "sampler.num_hypotheses",
+                                                      "sampler.aggregate")))  # the sweep table's settings
+
+
+def _sweep_row(source: str, name: str, record: Record) -> tuple[str, ...]:
     val = record["val_full_mpjpe_mm"] if finite(record["val_full_mpjpe_mm"]) else record["final_val_mpjpe_mm"]
-    settings = (params.get(SAMPLER), params.get(PARAM_PREFIX + "sampler.num_steps"),
-                params.get(PARAM_PREFIX + "sampler.num_hypotheses"), params.get(PARAM_PREFIX + "sampler.aggregate"))
-    return (source, name, *(fmt_value(v) for v in settings), fmt_value(record["nfe"]), fmt_mm(val),
-            fmt_mm(record["final_val_p_mpjpe_mm"]), fmt_mm(record["test_mpjpe_mm"]))
-
-
-def _params(record: Record) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
+    return (source, name, *(fmt_value(record.get(column)) for column in _SWEPT), fmt_value(record["nfe"]),
+            fmt_mm(val), fmt_mm(record["final_val_p_mpjpe_mm"]), fmt_mm(record["test_mpjpe_mm"]))
 
 
 def sweep_table(trials: Sequence[Record]) -> TableData | None:
-    """Eval rows grouped under their source trial, which leads with its training-time sampler."""
+    """Eval rows grouped under their source trial, which leads with its training-time sampler (the report's
+    table, and what ``posediff-study evaluate --run`` prints after a sweep); None without eval rows."""
     evals = [r for r in trials if r["kind"] == "eval"]
     if not evals:
         return None
@@ -115,12 +130,10 @@ def sweep_table(trials: Sequence[Record]) -> TableData | None:
     rows = []
     for key in sorted(groups, key=order):
         source = train.get(key)
-        base = _params(source) if source else {}
         if source:
-            rows.append(_sweep_row(key[1], "training", base, source))
+            rows.append(_sweep_row(key[1], "training", source))
         for record in sorted(groups[key], key=lambda r: source_trial(r["trial_id"])[1]):
-            name = f"eval-{source_trial(record['trial_id'])[1]}"
-            rows.append(_sweep_row(key[1], name, {**base, **_params(record)}, record))
+            rows.append(_sweep_row(key[1], f"eval-{source_trial(record['trial_id'])[1]}", record))
     columns = ("source trial", "row", "sampler", "steps", "N", "aggregation", "NFE per pose", "val MPJPE mm",
                "val P-MPJPE mm", "test MPJPE mm")
     return TableData("Test-time sampler sweep", columns, tuple(rows), csv_name="sampler_sweep",

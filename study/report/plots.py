@@ -10,7 +10,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
-from study.report.tables import SAMPLER, SCHEDULE, Record, finite, is_regress, label, scored
+from study.report.tables import SAMPLER, SCHEDULE, Record, is_regress, label, scored
+from study.results.tables import finite
 
 Curves = dict[tuple[str, str], list[Record]]  # (study, trial id) -> epoch rows in epoch order
 

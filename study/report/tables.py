@@ -7,13 +7,12 @@ show the same numbers.
 """
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from study.results.tables import STATUSES
+from study.results.tables import STATUSES, finite
 
 Record = Mapping[str, Any]
 SCHEDULE, SAMPLER, PREDICTION = "param.diffusion.schedule", "param.sampler.name", "param.diffusion.prediction"
@@ -30,11 +29,6 @@ class TableData:
     rows: tuple[tuple[str, ...], ...]
     csv_name: str | None = None
     note: str = ""
-
-
-def finite(value: Any) -> bool:
-    """True for a real, finite number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def fmt_mm(value: Any) -> str:

@@ -1,33 +1,41 @@
 """The study's Parquet results: ``trials.parquet`` and ``epochs.parquet`` under a run folder (DESIGN 6.3).
 
-Pure pyarrow (no Ray, no Optuna). The driver records rows as results arrive and flushes whole
-files atomically (a temporary file in the same folder, then ``os.replace``), so a reader never
-sees half a file and a completed trial survives a dead driver. A new :class:`ResultsStore` on the
-same folder loads what is there, so a resumed study appends without duplicating rows.
+Pure pyarrow (no Ray, no Optuna). Rows describe themselves: each carries its trial's complete config,
+a typed ``param.<dotted key>`` column per trial-config key (and per other searched key, a joint ``a+b``
+label), and the metadata names the searched keys; no reader needs the spec. The driver flushes whole
+files with :func:`model.io.atomic_write` (never half a file; a completed trial survives a dead driver);
+a new :class:`ResultsStore` on the same folder loads them, so a resumed study appends without duplicates.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
+import json
+import math
 import time
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.config import field_types
 from model.errors import PoseDiffError
+from model.io import atomic_write
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: every row carries its trial's complete config; metadata names the searched keys
 TRIALS_FILE = "trials.parquet"
 EPOCHS_FILE = "epochs.parquet"
 PARAM_PREFIX = "param."
 STATUSES = ("running", "complete", "pruned", "failed")
-_META_VERSION, _META_STUDY = b"posediff.schema_version", b"posediff.study"
+_META_VERSION, _META_STUDY, _META_SEARCHED = b"posediff.schema_version", b"posediff.study", b"posediff.searched"
+
+
+def finite(value: Any) -> bool:
+    """True for a real, finite number (not a bool, None, NaN or infinity)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class EpochRow:
     samples_per_s: float
     nfe: int
     kind: str = "train"  # "train" rows from training; "eval" rows from test-time sampler sweeps
+    params: Mapping[str, Any] = field(default_factory=dict)  # the trial's complete config, as in its TrialRow
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class TrialRow:
     trial_id: str
     trial_number: int
     status: str  # "running" | "complete" | "pruned" | "failed"
-    params: Mapping[str, Any]  # dotted trial-config keys -> values; column "param.<key>" each
+    params: Mapping[str, Any]  # the trial's complete config (dotted keys -> values); column "param.<key>" each
     epochs_run: int
     best_val_mpjpe_mm: float | None
     final_val_mpjpe_mm: float | None
@@ -95,31 +104,12 @@ def _row_fields(cls: type) -> dict[str, pa.DataType]:
 
 EPOCH_FIELDS = _row_fields(EpochRow)
 TRIAL_FIELDS = _row_fields(TrialRow)
-_PARAM_TYPES = {key: arrow_type(hint) for key, hint in field_types().items()}
+_PARAM_TYPES = {key: arrow_type(hint) for key, hint in field_types().items()}  # a column each, in both files
 
 
-def param_type(key: str, values: list[Any]) -> pa.DataType:
-    """Column type of ``param.<key>``: from the trial config, inferred from the values for other keys."""
-    if key in _PARAM_TYPES:
-        return _PARAM_TYPES[key]
-    return pa.array(values).type if any(v is not None for v in values) else pa.string()
-
-
-def _metadata(study: str) -> dict[bytes, bytes]:
-    return {_META_VERSION: str(SCHEMA_VERSION).encode(), _META_STUDY: study.encode()}
-
-
-def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _metadata(study: str, searched: Sequence[str]) -> dict[bytes, bytes]:
+    return {_META_VERSION: str(SCHEMA_VERSION).encode(), _META_STUDY: study.encode(),
+            _META_SEARCHED: json.dumps(sorted(searched)).encode()}
 
 
 def _bad_file(path: Path, found: str) -> PoseDiffError:
@@ -138,6 +128,7 @@ def _read(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
     version = meta.get(_META_VERSION)
     if version != str(SCHEMA_VERSION).encode():
         raise _bad_file(path, f"schema version {version.decode() if version else 'missing'}")
+    required = {**required, **{PARAM_PREFIX + key: typ for key, typ in _PARAM_TYPES.items()}}
     missing = [name for name, typ in required.items()
                if name not in table.column_names or not table.schema.field(name).type.equals(typ)]
     if missing:
@@ -160,42 +151,65 @@ def file_study(table: pa.Table) -> str:
     return (table.schema.metadata or {}).get(_META_STUDY, b"").decode()
 
 
+def searched_keys(table: pa.Table) -> tuple[str, ...]:
+    """The keys the study searched (its other ``param.*`` columns were fixed or defaults), from the metadata."""
+    return tuple(json.loads((table.schema.metadata or {}).get(_META_SEARCHED, b"[]")))
+
+
+def _params_of(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The params of one Parquet record (null values left out: keys the row's trial did not have)."""
+    return {k[len(PARAM_PREFIX):]: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
+
+
 def trial_from_record(record: Mapping[str, Any]) -> TrialRow:
-    """A :class:`TrialRow` from one trials.parquet row (null params are absent conditional keys)."""
-    params = {k[len(PARAM_PREFIX):]: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
-    return TrialRow(params=params, **{name: record[name] for name in TRIAL_FIELDS})
+    """A :class:`TrialRow` from one trials.parquet row."""
+    return TrialRow(params=_params_of(record), **{name: record[name] for name in TRIAL_FIELDS})
 
 
-def trials_table(rows: list[TrialRow], study: str) -> pa.Table:
-    """trials.parquet's table: fixed columns, then one typed ``param.<key>`` column per key seen."""
-    keys = sorted({key for row in rows for key in row.params})
+def epoch_from_record(record: Mapping[str, Any]) -> EpochRow:
+    """An :class:`EpochRow` from one epochs.parquet row."""
+    return EpochRow(params=_params_of(record), **{name: record[name] for name in EPOCH_FIELDS})
+
+
+_FILES = {TRIALS_FILE: (TRIAL_FIELDS, "status"), EPOCHS_FILE: (EPOCH_FIELDS, "kind")}  # columns, params after
+
+
+def _table(file: str, rows: Sequence[TrialRow] | Sequence[EpochRow], study: str, searched: Iterable[str]) -> pa.Table:
+    """A results file's table: its row class's columns with, after ``status`` (trials) or ``kind`` (epochs),
+    one typed ``param.<key>`` column per trial-config key and per other key a row has, sorted by key."""
+    fields, after = _FILES[file]
+    keys = sorted(set(_PARAM_TYPES) | {key for row in rows for key in row.params})
     columns: dict[str, pa.Array] = {}
-    for name, typ in TRIAL_FIELDS.items():
+    for name, typ in fields.items():
         columns[name] = pa.array([getattr(r, name) for r in rows], type=typ)
-        if name == "status":
+        if name == after:
             for key in keys:
-                values = [r.params.get(key) for r in rows]
-                columns[PARAM_PREFIX + key] = _param_array(key, values)
-    return pa.table(columns).replace_schema_metadata(_metadata(study))
+                columns[PARAM_PREFIX + key] = _param_array(file, key, [r.params.get(key) for r in rows])
+    return pa.table(columns).replace_schema_metadata(_metadata(study, searched))
 
 
-def _param_array(key: str, values: list[Any]) -> pa.Array:
-    typ = param_type(key, values)
+def _param_array(file: str, key: str, values: list[Any]) -> pa.Array:
+    """Column ``param.<key>``: typed from the trial config; inferred from the values for another key."""
+    typ = _PARAM_TYPES.get(key) or (pa.array(values).type if any(v is not None for v in values) else pa.string())
     try:
         return pa.array(values, type=typ)
     except (pa.ArrowException, TypeError, ValueError):
         found = sorted({type(v).__name__ for v in values if v is not None})
-        raise PoseDiffError(f"{TRIALS_FILE}: {PARAM_PREFIX}{key}", f"values of type {typ}",
+        raise PoseDiffError(f"{file}: {PARAM_PREFIX}{key}", f"values of type {typ}",
                             "values of type " + ", ".join(found)) from None
 
 
 class ResultsStore:
-    """Collects a study's epoch and trial rows and writes them to Parquet under ``run_dir``."""
+    """Collects a study's epoch and trial rows and writes them to Parquet under ``run_dir``.
 
-    def __init__(self, run_dir: Path, study: str) -> None:
+    ``searched``: the keys the study searches, written to both files' metadata (with those of the
+    files already there)."""
+
+    def __init__(self, run_dir: Path, study: str, searched: Iterable[str] = ()) -> None:
         self.run_dir, self.study = Path(run_dir), study
+        self.searched = frozenset(searched)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._epochs = pa.table({n: pa.array([], type=t) for n, t in EPOCH_FIELDS.items()})
+        self._epochs = _table(EPOCHS_FILE, [], study, ())
         self._new_epochs: list[EpochRow] = []
         self._epoch_keys: set[tuple[str, int, str]] = set()
         self._last_epoch: dict[str, EpochRow] = {}
@@ -207,8 +221,7 @@ class ResultsStore:
     def _load(self) -> None:
         """Resume: take over the rows of existing files (they must belong to this study)."""
         if (self.run_dir / EPOCHS_FILE).exists():
-            table = self._check_study(read_epochs(self.run_dir))
-            self._epochs = table.select(list(EPOCH_FIELDS)).replace_schema_metadata(None)
+            self._epochs = self._check_study(read_epochs(self.run_dir))
             self._index_loaded_epochs()
         if (self.run_dir / TRIALS_FILE).exists():
             for record in self._check_study(read_trials(self.run_dir)).to_pylist():
@@ -224,24 +237,23 @@ class ResultsStore:
             if kind == "train" and epoch >= latest.get(trial_id, (epoch, i))[0]:
                 latest[trial_id] = (epoch, i)
         for trial_id, (_, i) in latest.items():
-            self._last_epoch[trial_id] = EpochRow(**self._epochs.slice(i, 1).to_pylist()[0])
+            self._last_epoch[trial_id] = epoch_from_record(self._epochs.slice(i, 1).to_pylist()[0])
 
     def _check_study(self, table: pa.Table) -> pa.Table:
+        """``table`` if it holds this study's rows (its searched keys join the store's)."""
         if file_study(table) != self.study:
             raise PoseDiffError(str(self.run_dir), f"results of study {self.study!r}",
                                 f"results of study {file_study(table)!r}")
+        self.searched |= set(searched_keys(table))
         return table
-
-    def _remember(self, row: EpochRow) -> None:
-        self._epoch_keys.add((row.trial_id, row.epoch, row.kind))
-        if row.kind == "train":
-            self._last_epoch[row.trial_id] = row
 
     def record_epoch(self, row: EpochRow) -> bool:
         """Add one epoch row; False (ignored) if (trial_id, epoch, kind) is already recorded."""
         if (row.trial_id, row.epoch, row.kind) in self._epoch_keys:
             return False
-        self._remember(row)
+        self._epoch_keys.add((row.trial_id, row.epoch, row.kind))
+        if row.kind == "train":
+            self._last_epoch[row.trial_id] = row
         self._new_epochs.append(row)
         self._dirty = True
         return True
@@ -268,12 +280,15 @@ class ResultsStore:
     def flush(self) -> None:
         """Rewrite both files atomically with everything recorded so far."""
         if self._new_epochs:
-            new = pa.table({n: pa.array([getattr(r, n) for r in self._new_epochs], type=t)
-                            for n, t in EPOCH_FIELDS.items()})
-            self._epochs = pa.concat_tables([self._epochs, new])
+            new = _table(EPOCHS_FILE, self._new_epochs, self.study, ())
+            both = pa.concat_tables([self._epochs, new], promote_options="default")  # a new key: nulls before
+            self._epochs = both.select([*EPOCH_FIELDS, *sorted(set(both.column_names) - set(EPOCH_FIELDS))])
             self._new_epochs = []
-        write_atomic(self._epochs.replace_schema_metadata(_metadata(self.study)), self.run_dir / EPOCHS_FILE)
-        write_atomic(trials_table(self.trials(), self.study), self.run_dir / TRIALS_FILE)
+        tables = {EPOCHS_FILE: self._epochs.replace_schema_metadata(_metadata(self.study, self.searched)),
+                  TRIALS_FILE: _table(TRIALS_FILE, self.trials(), self.study, self.searched)}
+        for file, table in tables.items():
+            with atomic_write(self.run_dir / file) as f:
+                pq.write_table(table, f)
         self._dirty, self._flushed_at = False, time.monotonic()
 
     def flush_if_due(self, interval_s: float = 2.0) -> bool:

@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping
 
 import optuna
 
-from model.config import TrialConfig, flatten, trial_config
+from model.config import TrialConfig, field_types, flatten, to_flat_dict, trial_config
 from model.errors import PoseDiffError
 from study.spec.optuna_factories import make_pruner, make_sampler, parse_pruner, parse_sampler
 from study.spec.space import JOINT, ParamSpec, parse_space, suggest_params
@@ -69,6 +69,23 @@ class StudySpec:
         """Fixed values + sampled ``params`` (+ ``train.epochs = max_epochs``), validated."""
         values = {**self.fixed, **self.expand(params), "train.epochs": self.max_epochs}
         return trial_config(values, where=str(self.source))
+
+    def row_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A results row's params: every dotted key of :meth:`trial_config` (fixed values and defaults
+        included), and the keys of ``params`` that are no trial-config key (a joint ``a+b`` label)."""
+        config_keys = field_types()
+        extra = {key: value for key, value in params.items() if key not in config_keys}
+        return {**extra, **to_flat_dict(self.trial_config(params))}
+
+    @property
+    def searched_keys(self) -> tuple[str, ...]:
+        """The params' keys as results columns: each parameter's key and, for a joint ``a+b``, a and b."""
+        return tuple(dict.fromkeys(key for p in self.params for key in (p.key, *p.keys)))
+
+    @property
+    def num_total_trials(self) -> int:
+        """Trials the study runs: the budget plus the regress reference when asked for."""
+        return self.num_trials + int(self.include_regress_reference)
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         """A fresh Optuna sampler as configured."""

@@ -12,7 +12,6 @@ attribute, and ignores a step it has already seen.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from ray.tune.search import Searcher
 
 from model.errors import PoseDiffError
 from study.results.storage import optuna_storage, redact_url
+from study.results.tables import finite
 from study.spec.study_spec import StudySpec
 
 TUNE_ID_ATTR = "tune_trial_id"
@@ -79,13 +79,17 @@ class OptunaLink:
         self.__dict__.update(state)
         self._reset()
 
-    @property
-    def study(self) -> optuna.Study:
+    def open(self) -> optuna.Study:
         """The Optuna study, opened (and the trial map rebuilt from storage) on first use."""
         if self._study is None:
             self._study = open_study(self.spec, self.run_dir, self.storage_url)
             self._rebuild()
         return self._study
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (see :meth:`open`)."""
+        return self.open()
 
     def _rebuild(self) -> None:
         for frozen in self._study.get_trials(deepcopy=False):
@@ -106,7 +110,7 @@ class OptunaLink:
         An open Optuna trial that a killed driver asked for but Tune never recorded (no reports
         yet) is re-attached to ``tune_id`` instead of asking for a new one.
         """
-        self.study  # noqa: B018
+        self.open()
         self.known.add(tune_id)  # Tune trials this driver asked for are never orphans
         reusable = [t for t in self.orphans(self.known) if self._last_step[t] == 0]
         trial = self._adopt(reusable[0]) if reusable else self.study.ask()
@@ -125,17 +129,17 @@ class OptunaLink:
 
     def number(self, tune_id: str) -> int | None:
         """The Optuna trial number of a Tune trial (None if Optuna never saw it)."""
-        self.study  # noqa: B018 - rebuilds the map after a restore
+        self.open()  # rebuilds the map after a restore
         return self._numbers.get(tune_id)
 
     def status(self, tune_id: str) -> str:
         """'running' | 'complete' | 'pruned' | 'failed' as Optuna records it."""
-        self.study  # noqa: B018
+        self.open()
         return STATUS[self._states.get(tune_id, TrialState.RUNNING)]
 
     def is_running(self, tune_id: str) -> bool:
         """True while the Optuna trial of ``tune_id`` is open."""
-        self.study  # noqa: B018
+        self.open()
         return tune_id in self._trials
 
     def report(self, tune_id: str, step: int, value: float) -> bool:
@@ -157,7 +161,7 @@ class OptunaLink:
 
     def last_step(self, tune_id: str) -> int:
         """The last epoch reported to Optuna for this trial (0 before the first)."""
-        self.study  # noqa: B018
+        self.open()
         return self._last_step.get(tune_id, 0)
 
     def finish(self, tune_id: str, state: TrialState, value: float | None = None, reason: str = "") -> None:
@@ -194,7 +198,7 @@ class OptunaLink:
 
     def orphans(self, tune_ids: set[str]) -> list[str]:
         """Open Optuna trials whose Tune trial id is not in ``tune_ids`` (a killed driver's leftovers)."""
-        self.study  # noqa: B018
+        self.open()
         return [t for t in self._trials if t not in tune_ids]
 
     def frozen(self, tune_id: str) -> optuna.trial.FrozenTrial:
@@ -206,11 +210,6 @@ class OptunaLink:
         if self.number(tune_id) is None:
             return ""
         return self.frozen(tune_id).user_attrs.get(FAIL_REASON_ATTR, "")
-
-
-def finite(value: Any) -> bool:
-    """True for a real, finite number (NaN/inf never reaches Optuna as a value)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class OptunaPruningScheduler(FIFOScheduler):

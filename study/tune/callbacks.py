@@ -1,7 +1,8 @@
 """The Ray Tune callback that writes Parquet rows as results arrive and feeds the live view.
 
 Runs in the driver after the bridge has decided (Tune calls the scheduler before callbacks), so a
-trial's status here is Optuna's: running, complete, pruned or failed. A trial's row is flushed at
+trial's status here is Optuna's: running, complete, pruned or failed. Every trial and epoch row carries
+the trial's complete config (:meth:`StudySpec.row_params`). A trial's row is flushed at
 its end and each epoch's rows as the epoch arrives, before Tune can save a checkpoint past it
 (a driver killed at any moment loses no row; `run --resume` redoes nothing recorded).
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from optuna.trial import TrialState
 from ray import tune
 
-from study.tune.bridge import NEVER_RUN_REASON, OptunaLink
+from model.errors import PoseDiffError
+from study.tune.bridge import FIXED_ATTR, NEVER_RUN_REASON, OptunaLink
 from study.tune.live import StudyProgress, progress_from_store
 from study.results.tables import EpochRow, ResultsStore, TrialRow
 
@@ -47,17 +49,12 @@ class ResultsCallback(tune.Callback):
     def store(self) -> ResultsStore:
         """The study's Parquet store (existing files are taken over on resume)."""
         if self._store is None:
-            self._store = ResultsStore(self.run_dir, self.link.spec.name)
+            self._store = ResultsStore(self.run_dir, self.link.spec.name, self.link.spec.searched_keys)
         return self._store
-
-    @property
-    def num_total(self) -> int:
-        """The study's trial budget (+1 for the regress reference)."""
-        return self.link.spec.num_trials + int(self.link.spec.include_regress_reference)
 
     def snapshot(self) -> StudyProgress:
         """The live view's snapshot of what the store holds."""
-        return progress_from_store(self.store, self.num_total, self.link.spec.max_epochs,
+        return progress_from_store(self.store, self.link.spec.num_total_trials, self.link.spec.max_epochs,
                                    time.monotonic() - self._start_s)
 
     def _show(self, event: str | None = None) -> None:
@@ -69,7 +66,7 @@ class ResultsCallback(tune.Callback):
     def _trial_row(self, trial: Any, result: dict | None) -> TrialRow:
         """The trial's row: the previous one updated with Optuna's status and ``result``."""
         tune_id, result = trial.trial_id, result or {}
-        prev = self.store.trial(tune_id) or self._new_row(tune_id, dict(trial.config))
+        prev = self.store.trial(tune_id) or self._new_row(tune_id, trial.config)
         status = self.link.status(tune_id)
         updates: dict[str, Any] = {"status": status, "error": self.link.fail_reason(tune_id) if status == "failed" else ""}
         if "epoch" in result:
@@ -82,17 +79,32 @@ class ResultsCallback(tune.Callback):
             updates.update({key: float(result[key]) for key in FINAL_KEYS if key in result})
         return dataclasses.replace(prev, **updates)
 
-    def _new_row(self, tune_id: str, params: dict[str, Any]) -> TrialRow:
-        """A trial's first row: running, no epochs yet (``params`` is empty for a trial no Tune trial ran)."""
+    def _new_row(self, tune_id: str, config: Mapping[str, Any] | None) -> TrialRow:
+        """A trial's first row: running, no epochs yet, its complete config (see :meth:`_row_params`)."""
         number = self.link.number(tune_id)
         return TrialRow(study=self.link.spec.name, trial_id=tune_id, trial_number=-1 if number is None else number,
-                        status="running", params=params, epochs_run=0, best_val_mpjpe_mm=None,
-                        final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None, final_val_p_mpjpe_mm=None)
+                        status="running", params=self._row_params(tune_id, config), epochs_run=0,
+                        best_val_mpjpe_mm=None, final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None,
+                        final_val_p_mpjpe_mm=None)
+
+    def _row_params(self, tune_id: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The trial's complete config from Tune's ``config`` (the params Optuna gave it), or for a trial no
+        Tune trial ran (``None``) from Optuna's record; an invalid combination (the trial fails on it) as given."""
+        if config is None:
+            frozen = self.link.frozen(tune_id) if self.link.number(tune_id) is not None else None
+            config = {**frozen.params, **frozen.user_attrs.get(FIXED_ATTR, {})} if frozen else {}
+        try:
+            return self.link.spec.row_params(config)
+        except PoseDiffError:
+            return dict(config)
 
     def _epoch_row(self, trial: Any, result: dict) -> EpochRow:
+        """One epoch's row, with the params of its trial's row."""
+        prev = self.store.trial(trial.trial_id) or self._new_row(trial.trial_id, trial.config)
+        metrics = {f.name: result[f.name] for f in dataclasses.fields(EpochRow)
+                   if f.name not in ("study", "trial_id", "trial_number", "kind", "params")}
         return EpochRow(study=self.link.spec.name, trial_id=trial.trial_id, trial_number=self._number(trial),
-                        **{f.name: result[f.name] for f in dataclasses.fields(EpochRow)
-                           if f.name not in ("study", "trial_id", "trial_number", "kind")})
+                        params=prev.params, **metrics)
 
     def _number(self, trial: Any) -> int:
         number = self.link.number(trial.trial_id)
@@ -146,7 +158,7 @@ class ResultsCallback(tune.Callback):
             if tune_id in by_id:
                 self.store.record_trial(self._trial_row(by_id[tune_id], None))
             else:
-                self.store.record_trial(dataclasses.replace(prev or self._new_row(tune_id, {}),
+                self.store.record_trial(dataclasses.replace(prev or self._new_row(tune_id, None),
                                                             status=self.link.status(tune_id),
                                                             error=self.link.fail_reason(tune_id)))
         self.link.changed.clear()

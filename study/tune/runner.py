@@ -23,12 +23,12 @@ from ray import tune
 from model.errors import PoseDiffError
 from study.tune.bridge import OptunaLink, OptunaPruningScheduler, OptunaSearcher
 from study.tune.callbacks import ResultsCallback, View
+from study.results.layout import RAY_DIR
 from study.results.storage import redact_url
 from study.spec.study_spec import StudySpec
 from study.tune.trainable import make_trainable
 
 SPEC_FILE = "spec.resolved.yaml"
-RAY_DIR = "ray"
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,6 @@ def experiment_path(spec: StudySpec, options: RunOptions) -> tuple[str, str]:
     return storage, f"{spec.name}-{spec.hash}"
 
 
-def num_total(spec: StudySpec) -> int:
-    """Trials the study runs: the budget plus the regress reference when asked for."""
-    return spec.num_trials + int(spec.include_regress_reference)
-
-
 def optuna_counts(link: OptunaLink) -> dict[str, int]:
     """Optuna's trials of the study by state name (COMPLETE, PRUNED, FAIL, RUNNING, ...)."""
     counts: dict[str, int] = {}
@@ -80,7 +75,7 @@ def optuna_counts(link: OptunaLink) -> dict[str, int]:
 def is_finished(spec: StudySpec, counts: dict[str, int]) -> bool:
     """Every budgeted trial closed in Optuna and none left open."""
     closed = sum(counts.get(s.name, 0) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-    return closed >= num_total(spec) and counts.get("RUNNING", 0) == 0
+    return closed >= spec.num_total_trials and counts.get("RUNNING", 0) == 0
 
 
 def prepare_run_dir(spec: StudySpec, options: RunOptions) -> bool:
@@ -129,7 +124,7 @@ def check_storage(spec: StudySpec, options: RunOptions) -> None:
     if not options.storage_url:
         return
     try:
-        OptunaLink(spec, run_dir_of(spec, options), options.storage_url).study  # noqa: B018
+        OptunaLink(spec, run_dir_of(spec, options), options.storage_url).open()
     except PoseDiffError:
         raise
     except Exception as exc:  # noqa: BLE001 - unreachable server, missing database, bad URL, missing driver
@@ -159,7 +154,7 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
     return tune.Tuner(
         trainable, param_space={},
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearcher(link), scheduler=OptunaPruningScheduler(link), num_samples=num_total(spec),
+            search_alg=OptunaSearcher(link), scheduler=OptunaPruningScheduler(link), num_samples=spec.num_total_trials,
             max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, metric=spec.metric, mode=spec.mode),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

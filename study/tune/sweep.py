@@ -13,22 +13,21 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from model.config import SamplerConfig, TrialConfig, check_ranges, coerce
 from model.errors import PoseDiffError
-from study.results.tables import ResultsStore, TrialRow, file_study, read_trials, trial_from_record
+from study.results.layout import CHECKPOINT_FILE, RAY_DIR
+from study.results.tables import (TRIALS_FILE, ResultsStore, TrialRow, file_study, finite, read_trials,
+                                  trial_from_record)
 from study.spec.yaml_file import read_yaml
 
 TOP_KEYS = ("grid", "settings", "split", "eval_subset_size", "seed")
 SPLITS = ("val", "test")
-RAY_DIR = "ray"  # study.runner.RAY_DIR (not imported: the runner pulls in Optuna and Ray Tune)
-CHECKPOINT_FILE = "trial.pt"  # study.trainable.CHECKPOINT_FILE
 _TRIAL_SUBSET = object()  # eval_subset_size absent: each source trial's own data.eval_subset_size
 
 
@@ -131,10 +130,10 @@ def top_trials(run_dir: Path, top: int) -> list[TrialRow]:
     if top < 1:
         raise PoseDiffError("--top", "an integer >= 1", repr(top))
     rows = [trial_from_record(r) for r in read_trials(run_dir).to_pylist()]
-    done = [r for r in rows if r.kind == "train" and r.status == "complete" and r.best_val_mpjpe_mm is not None
-            and math.isfinite(r.best_val_mpjpe_mm) and r.params.get("diffusion.prediction") != "regress"]
+    done = [r for r in rows if r.kind == "train" and r.status == "complete" and finite(r.best_val_mpjpe_mm)
+            and r.params.get("diffusion.prediction") != "regress"]
     if not done:
-        raise PoseDiffError(str(Path(run_dir) / "trials.parquet"), "at least one complete diffusion trial",
+        raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one complete diffusion trial",
                             f"{len(rows)} rows, none complete")
     return sorted(done, key=lambda r: r.best_val_mpjpe_mm)[:top]
 
@@ -213,7 +212,8 @@ def split_figures(split: str, result: Any) -> dict[str, Any]:
 
 
 def eval_row(job: EvalJob, figures: dict[str, Any], prev: TrialRow | None) -> TrialRow:
-    """The eval row of a job: the source's params with the resolved sampler (and frames), ``figures`` on top of ``prev``."""
+    """The eval row of a job: the source's complete config with the resolved sampler (and frames) applied,
+    ``figures`` on top of ``prev``."""
     params = {**job.source.params, **{f"sampler.{k}": v for k, v in dataclasses.asdict(job.sampler).items()},
               "data.eval_subset_size": job.eval_subset_size}
     base = prev or TrialRow(study=job.source.study, trial_id=job.eval_id, trial_number=job.source.trial_number,
@@ -267,11 +267,3 @@ def run_sweep(run_dir: Path, sweep: SweepSpec, top: int, address: str | None = N
                 on_row(row)
     return SweepOutcome(tuple(rows), len(jobs) - len(todo))
 
-
-def sweep_summary(rows: Sequence[TrialRow]) -> list[tuple[str, ...]]:
-    """(eval id, sampler, steps, N, aggregation, NFE, val mm, test mm) per row, for the CLI's table."""
-    def mm(value: float | None) -> str:
-        return "—" if value is None else f"{value:.1f}"
-    return [(r.trial_id, str(r.params["sampler.name"]), str(r.params["sampler.num_steps"]),
-             str(r.params["sampler.num_hypotheses"]), str(r.params["sampler.aggregate"]), str(r.nfe),
-             mm(r.val_full_mpjpe_mm), mm(r.test_mpjpe_mm)) for r in sorted(rows, key=lambda r: r.trial_id)]

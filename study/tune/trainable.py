@@ -31,11 +31,11 @@ from model.data import Splits, load_splits
 from model.errors import PoseDiffError
 from model.evaluate import evaluate
 from model.train import EpochMetrics, fit, load_resume_payload
+from study.results.layout import CHECKPOINT_FILE
 from study.tune.devices import gpu_seconds, num_threads, trial_device
 from study.tune.gate import EpochGate
 from study.spec.study_spec import StudySpec
 
-CHECKPOINT_FILE = "trial.pt"
 CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")  # Tune's folder names: checkpoint_000000, checkpoint_000001, ...
 _SPLITS: dict[DataConfig, Splits] = {}  # per worker process: reuse_actors keeps it across trials
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +18,16 @@ import yaml
 from matplotlib.image import imread
 
 from study.cli.app import main
-from model.errors import PoseDiffError
+from model.config import to_flat_dict, trial_config
 from study.report.build import write_report
-from study.results.tables import EpochRow, ResultsStore, TrialRow
+from study.results.tables import SCHEMA_VERSION, EpochRow, ResultsStore, TrialRow
 
 GOLDEN = Path(__file__).parent / "golden" / "report.md"
 STUDY = "golden"
-# What the study fixed (spec.resolved.yaml): the report fills these in where a trial's params lack them.
+# What the study fixed (its spec.resolved.yaml), and searched; each row carries its whole config, as `run` writes it.
 FIXED = {"diffusion.prediction": "x0", "sampler.num_hypotheses": 5, "sampler.aggregate": "mean", "network.width": 64}
+SEARCHED = ("diffusion.schedule", "sampler.name", "prior.num_components", "sampler.num_steps", "sampler.rho",
+            "sampler.S_churn")
 EDM = {"sampler.rho": 7.0, "sampler.sigma_max": 80.0, "sampler.S_churn": 0.0}
 
 # (id, schedule, sampler, status, best val mm, K, extra params, nfe, gpu_s)
@@ -44,19 +47,25 @@ EVALS = [("t04", 0, "ddim", 10, 5, "mean", 10, 29.9), ("t04", 1, "edm", 20, 10, 
          ("t03", 0, "edm", 10, 5, "median", 19, 31.4)]
 
 
-def _epochs(store: ResultsStore, number: int, trial_id: str, best: float | None, status: str) -> int:
+def config(params: dict) -> dict:
+    """A trial's complete config as dotted keys (a row's params): ``params``, else FIXED, else the defaults
+    (``train.epochs`` the budget's max_epochs, as StudySpec.trial_config sets it)."""
+    return to_flat_dict(trial_config({**FIXED, **params, "train.epochs": 3}))
+
+
+def _epochs(store: ResultsStore, number: int, trial_id: str, best: float | None, status: str, params: dict) -> int:
     num_epochs = {"complete": 3, "pruned": 2, "failed": 1}[status]
     for epoch in range(1, num_epochs + 1):
         val = float("nan") if best is None else best + 10.0 * (num_epochs - epoch)
         store.record_epoch(EpochRow(store.study, trial_id, number, epoch, 1.0 / (epoch + number), val, 0.8 * val,
-                                    1e-3, 2.0, 1000.0 + number, 10))
+                                    1e-3, 2.0, 1000.0 + number, 10, params=params))
     return num_epochs
 
 
 def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
     trial_id, schedule, sampler, status, best, k, extra, nfe, gpu_s = spec
-    params = {"diffusion.schedule": schedule, "sampler.name": sampler, "prior.num_components": k, **extra}
-    num_epochs = _epochs(store, number, trial_id, best, status)
+    params = config({"diffusion.schedule": schedule, "sampler.name": sampler, "prior.num_components": k, **extra})
+    num_epochs = _epochs(store, number, trial_id, best, status, params)
     done = status == "complete"
     store.record_trial(TrialRow(
         store.study, trial_id, number, status, params, num_epochs, best, best, None if best is None else 0.75 * best,
@@ -69,21 +78,21 @@ def _trial(store: ResultsStore, number: int, spec: tuple) -> None:
 
 def build_study(run_dir: Path, running: bool = False, study: str = STUDY) -> Path:
     """The hand-made study: 2 schedules x 2 samplers, a regress reference, a pruned and a failed trial, eval rows."""
-    store = ResultsStore(run_dir, study)
+    store = ResultsStore(run_dir, study, SEARCHED)
     (run_dir / "spec.resolved.yaml").write_text(yaml.safe_dump({"name": study, "fixed": FIXED}), encoding="utf-8")
     for number, spec in enumerate(TRIALS):
         _trial(store, number, spec)
     for source, k, sampler, steps, n, how, nfe, val in EVALS:
-        params = {"sampler.name": sampler, "sampler.num_steps": steps, "sampler.num_hypotheses": n,
-                  "sampler.aggregate": how}
+        params = {**store.trial(source).params, "sampler.name": sampler, "sampler.num_steps": steps,
+                  "sampler.num_hypotheses": n, "sampler.aggregate": how}
         store.record_trial(TrialRow(study, f"{source}/eval-{k}", int(source[1:]), "complete", params, 0, val, val,
                                     0.75 * val, 0.75 * val, test_mpjpe_mm=val + 3.0, val_full_mpjpe_mm=val, nfe=nfe,
                                     kind="eval"))
         store.record_epoch(EpochRow(study, f"{source}/eval-{k}", int(source[1:]), 1, 0.0, val, val, 0.0, 1.0, 1.0,
-                                    nfe, kind="eval"))
+                                    nfe, kind="eval", params=params))
     if running:
-        store.record_trial(TrialRow(study, "t09", 9, "running", {"diffusion.schedule": "linear", "sampler.name": "edm"},
-                                    1, None, None, None, None))
+        params = config({"diffusion.schedule": "linear", "sampler.name": "edm"})
+        store.record_trial(TrialRow(study, "t09", 9, "running", params, 1, None, None, None, None))
     store.flush()
     return run_dir
 
@@ -167,18 +176,25 @@ def test_running_study_gives_a_partial_banner(tmp_path):
         tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
-def test_fixed_values_of_the_spec_fill_the_best_trials_configs(report_dir):
+def test_best_trials_show_searched_keys_then_those_set_away_from_their_defaults(report_dir):
     rows = {r[""]: r for r in read_csv(report_dir / "best_trials.csv")}
-    assert rows["param.network.width"]["#1 t07"] == "64"
-    assert rows["param.diffusion.prediction"]["#1 t07"] == "regress"  # the trial's own value wins
+    params = [key for key in rows if key.startswith("param.")]
+    assert params == [f"param.{key}" for key in sorted(SEARCHED)] + [
+        "param.diffusion.prediction", "param.network.width", "param.train.epochs"]
+    assert rows["param.network.width"]["#1 t07"] == "64"  # fixed by the study: in every row
+    assert rows["param.diffusion.prediction"]["#1 t07"] == "regress"  # the reference's forced value
     assert rows["param.diffusion.prediction"]["#2 t04"] == "x0"
+    assert rows["param.sampler.rho"]["#1 t07"] == "7"  # a ddim trial's row still holds the whole config
 
 
-def test_malformed_resolved_spec_is_one_clear_error(tmp_path):
+def test_the_report_reads_the_tables_only(tmp_path):
     run_dir = build_study(tmp_path / STUDY)
-    (run_dir / "spec.resolved.yaml").write_text("fixed: [1, 2]\n", encoding="utf-8")
-    with pytest.raises(PoseDiffError, match="spec.resolved.yaml: fixed: expected a mapping of dotted keys"):
-        write_report([run_dir], tmp_path / "out")
+    write_report([run_dir], tmp_path / "with")
+    (run_dir / "spec.resolved.yaml").unlink()
+    shutil.copytree(run_dir, tmp_path / "moved" / STUDY)  # nothing next to the tables is needed either
+    write_report([tmp_path / "moved" / STUDY], tmp_path / "without")
+    for name in ("report.md", "best_trials.csv", "marginals.csv", "sampler_sweep.csv"):
+        assert (tmp_path / "without" / name).read_text() == (tmp_path / "with" / name).read_text(), name
 
 
 def test_two_studies_pool_into_one_comparison(tmp_path):
@@ -221,7 +237,8 @@ def test_missing_or_corrupt_parquet_exits_2_with_one_line(tmp_path, monkeypatch,
     code, err = _run_main(monkeypatch, capsys, str(tmp_path), "--out", str(tmp_path / "out"))
     assert code == 2
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'trials.parquet'}: expected a "
-                                                   "posediff-study Parquet file (schema version 1), " + found)
+                                                   f"posediff-study Parquet file (schema version {SCHEMA_VERSION}), "
+                                                   + found)
 
 
 def test_empty_study_and_no_runs_exit_2_with_one_line(tmp_path, monkeypatch, capsys):

@@ -10,12 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from model.errors import PoseDiffError
+from model.config import field_types
 from study.results.tables import (EPOCHS_FILE, SCHEMA_VERSION, TRIALS_FILE, EpochRow, ResultsStore, TrialRow,
-                           read_epochs, read_trials)
+                                  arrow_type, finite, read_epochs, read_trials, searched_keys)
 
 
-def epoch(trial_id: str, n: int, val: float = 50.0, kind: str = "train") -> EpochRow:
-    return EpochRow("demo", trial_id, 0, n, 0.1 * n, val, val - 10, 1e-3, 1.5, 2000.0, 19, kind)
+def epoch(trial_id: str, n: int, val: float = 50.0, kind: str = "train", params: dict | None = None) -> EpochRow:
+    return EpochRow("demo", trial_id, 0, n, 0.1 * n, val, val - 10, 1e-3, 1.5, 2000.0, 19, kind, params or {})
 
 
 def trial(trial_id: str, status: str = "complete", params: dict | None = None, **kw) -> TrialRow:
@@ -137,10 +138,59 @@ def test_parquet_of_another_schema_is_refused(tmp_path):
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / EPOCHS_FILE)
     with pytest.raises(PoseDiffError, match="found schema version missing"):
         read_epochs(tmp_path)
-    table = pa.table({"x": [1]}).replace_schema_metadata({"posediff.schema_version": "1"})
+    table = pa.table({"x": [1]}).replace_schema_metadata({"posediff.schema_version": str(SCHEMA_VERSION)})
     pq.write_table(table, tmp_path / EPOCHS_FILE)
     with pytest.raises(PoseDiffError, match="found missing or mistyped columns study, trial_id"):
         read_epochs(tmp_path)
+
+
+def test_a_file_of_the_previous_schema_is_one_clear_error(store, tmp_path):
+    # Schema 1 rows held only the sampled params (the fixed ones lived in spec.resolved.yaml).
+    old = read_trials(tmp_path).drop_columns(["param.network.width"])
+    pq.write_table(old.replace_schema_metadata({b"posediff.schema_version": b"1", b"posediff.study": b"demo"}),
+                   tmp_path / TRIALS_FILE)
+    with pytest.raises(PoseDiffError) as err:
+        ResultsStore(tmp_path, "demo")
+    assert str(err.value) == (f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file (schema version "
+                              f"{SCHEMA_VERSION}), found schema version 1")
+    pq.write_table(old, tmp_path / TRIALS_FILE)  # this schema's version, a config column missing
+    with pytest.raises(PoseDiffError, match="found missing or mistyped columns param.network.width$"):
+        read_trials(tmp_path)
+
+
+def test_every_trial_config_key_is_a_typed_column_of_both_files(store, tmp_path):
+    config_types = {f"param.{key}": arrow_type(hint) for key, hint in field_types().items()}
+    for table in (read_trials(tmp_path), read_epochs(tmp_path)):
+        params = {f.name: f.type for f in table.schema if f.name.startswith("param.")}
+        assert {name: params[name] for name in config_types} == config_types
+    assert read_trials(tmp_path).schema.field("param.data.train_subjects").type == pa.list_(pa.string())
+
+
+def test_epoch_rows_carry_their_params_and_other_keys_get_their_own_columns(tmp_path):
+    joint = {"prior.num_components+train.lr": "2+0.001", "prior.num_components": 2, "train.lr": 0.001}
+    s = ResultsStore(tmp_path, "demo", searched=("prior.num_components+train.lr",))
+    s.record_epoch(epoch("t0", 1, params={"diffusion.schedule": "linear"}))
+    s.flush()
+    s.record_epoch(epoch("t1", 1, params=joint))  # a column the file does not have yet: nulls above
+    s.flush()
+    rows = read_epochs(tmp_path).to_pylist()
+    assert [(r["param.diffusion.schedule"], r["param.prior.num_components+train.lr"]) for r in rows] == [
+        ("linear", None), (None, "2+0.001")]
+    assert ResultsStore(tmp_path, "demo").last_epochs()["t1"].params == joint
+
+
+def test_searched_keys_are_in_both_files_metadata_and_survive_a_resume(tmp_path):
+    ResultsStore(tmp_path, "demo", searched=("train.lr", "diffusion.schedule")).flush()
+    resumed = ResultsStore(tmp_path, "demo")  # the sweep's store: no spec at hand
+    resumed.record_trial(trial("t0"))
+    resumed.flush()
+    for table in (read_trials(tmp_path), read_epochs(tmp_path)):
+        assert searched_keys(table) == ("diffusion.schedule", "train.lr")
+
+
+def test_finite_is_true_for_real_finite_numbers_only():
+    assert finite(1) and finite(-2.5)
+    assert not any(finite(v) for v in (None, True, float("nan"), float("inf"), "1.0"))
 
 
 def test_store_refuses_a_folder_holding_another_study(store, tmp_path):

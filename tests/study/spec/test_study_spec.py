@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from model.config import SamplerConfig, field_types, to_flat_dict
 from model.errors import PoseDiffError
 from study.spec.optuna_factories import PRUNERS, SAMPLERS
 from study.spec.study_spec import StudySpec, load_spec
@@ -126,6 +127,22 @@ def test_trial_config_merges_fixed_params_and_budget(tmp_path: Path) -> None:
     assert cfg.data.val_subset_size == 128
     with pytest.raises(PoseDiffError, match="network.width"):
         spec.trial_config({"network.num_heads": 5})
+
+
+def test_row_params_are_the_whole_trial_config_plus_joint_labels(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, "name: rows\nbudget: {max_epochs: 4, num_trials: 6}\nreference: true\n"
+                                     "fixed: {network.width: 64}\nspace:\n  prior.num_components+train.lr:\n"
+                                     "    type: categorical\n    choices: [[2, 0.001], [3, 0.01]]\n"
+                                     "  diffusion.schedule: {type: categorical, choices: [linear, cosine]}\n"))
+    row = spec.row_params({"prior.num_components+train.lr": "3+0.01"})
+    assert set(row) == set(field_types()) | {"prior.num_components+train.lr"}
+    assert row == {**to_flat_dict(spec.trial_config({"prior.num_components+train.lr": "3+0.01"})),
+                   "prior.num_components+train.lr": "3+0.01"}
+    assert (row["network.width"], row["train.epochs"], row["prior.num_components"]) == (64, 4, 3)  # fixed, budget
+    assert row["sampler.rho"] == SamplerConfig().rho  # a default
+    assert spec.searched_keys == ("prior.num_components+train.lr", "prior.num_components", "train.lr",
+                                  "diffusion.schedule")
+    assert spec.num_total_trials == 7  # six trials and the regress reference
 
 
 def _named(name: str) -> str:

@@ -50,7 +50,7 @@ def test_regress_reference_is_enqueued_first(local_ray, tiny_spec, study_check, 
     assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
     by_number = {r["trial_number"]: r for r in rows}
     assert by_number[0]["param.diffusion.prediction"] == "regress"
-    assert by_number[1]["param.diffusion.prediction"] is None
+    assert by_number[1]["param.diffusion.prediction"] == "x0"  # rows carry the whole config: the default
 
 
 def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, tiny_spec, study_check, tmp_path: Path):

@@ -103,11 +103,15 @@ def test_sweep_adds_eval_rows_once_and_the_report_shows_them(tiny_spec, tmp_path
         assert r["param.train.lr"] == source["param.train.lr"]  # the source's params, sampler overridden
         assert r["param.sampler.num_steps"] == 3 and r["nfe"] == nfe[r["param.sampler.name"]]
         assert r["param.sampler.S_churn"] == (5.0 if r["param.sampler.name"] == "edm" else 0.0)
+        assert (r["param.network.width"], r["param.train.epochs"], r["param.data.eval_subset_size"]) == (16, 2, 96)
         assert r["val_full_mpjpe_mm"] > 0 and r["test_mpjpe_mm"] is None and r["status"] == "complete"
 
     again = run_sweep(out, load_sweep(sweep_file), top=2)  # everything recorded: no Ray, no new row
     assert (again.rows, again.num_skipped) == ((), 4)
     assert read_trials(out).to_pylist() == rows
+    shown = cli("evaluate", "--run", str(out), "--top", "2", "--space", str(sweep_file))  # the report's table
+    assert shown.returncode == 0 and "0 evaluations written" in shown.stdout, shown.stderr[-3000:]
+    assert "Test-time sampler sweep" in shown.stdout
 
     reported = cli("report", str(out), "--out", str(tmp_path / "report"))
     assert reported.returncode == 0, reported.stderr[-3000:]
