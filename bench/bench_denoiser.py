@@ -11,6 +11,7 @@ by the flags), `adj_mx_from_edges` over the 16 H36M bones, x: [B, 17, 5] (uvxyz)
 Optional dependency (not a project dependency):  pip install --no-deps diffpose-video scipy
     python bench/bench_denoiser.py [--threads 1 2] [--batch 1024] [--rounds 5] [--dropout 0.25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import statistics
 import sys
 import time
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import yaml
@@ -86,25 +87,37 @@ def interleaved(fns: dict[str, Step], rounds: int) -> dict[str, list[tuple[float
         fn()
     seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
     for r in range(rounds):
-        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+        for name in list(fns) if r % 2 == 0 else list(fns)[::-1]:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             fns[name]()
             seconds[name].append((time.perf_counter() - wall0, time.process_time() - cpu0))
     return seconds
 
 
-def report(bench: str, unit: str, seconds: dict[str, list[tuple[float, float]]], per_call: int,
-           extra: dict) -> None:
+def report(bench: str, unit: str, seconds: dict[str, list[tuple[float, float]]], per_call: int, extra: dict) -> None:
     """One JSON line per implementation (median wall throughput, median CPU s per call) and the ratio."""
     for impl, s in seconds.items():
         wall, cpu = statistics.median(w for w, _ in s), statistics.median(c for _, c in s)
-        print(json.dumps({"bench": bench, "impl": impl, **extra, unit: round(per_call / wall, 1),
-                          "cpu_s": round(cpu, 3)}), flush=True)
+        print(
+            json.dumps(
+                {"bench": bench, "impl": impl, **extra, unit: round(per_call / wall, 1), "cpu_s": round(cpu, 3)}
+            ),
+            flush=True,
+        )
     paired = [g[0] / o[0] for o, g in zip(seconds["ours"], seconds["gcndiff"])]
     paired_cpu = [g[1] / o[1] for o, g in zip(seconds["ours"], seconds["gcndiff"])]
-    print(json.dumps({"bench": f"{bench}_ratio", **extra, "ours_over_gcndiff": round(statistics.median(paired), 2),
-                      "cpu_ours_over_gcndiff": round(statistics.median(paired_cpu), 2), "rounds": len(paired)}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": f"{bench}_ratio",
+                **extra,
+                "ours_over_gcndiff": round(statistics.median(paired), 2),
+                "cpu_ours_over_gcndiff": round(statistics.median(paired_cpu), 2),
+                "rounds": len(paired),
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -119,9 +132,12 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.25, help="GCNdiff's config value; ours uses it too")
     args = parser.parse_args()
     torch.manual_seed(0)
-    nets = {"ours": Denoiser(NetworkConfig(width=args.width, num_blocks=args.blocks, num_heads=args.heads,
-                                           dropout=args.dropout)),
-            "gcndiff": build_gcndiff(args.width, args.blocks, args.heads, args.dropout)}
+    nets = {
+        "ours": Denoiser(
+            NetworkConfig(width=args.width, num_blocks=args.blocks, num_heads=args.heads, dropout=args.dropout)
+        ),
+        "gcndiff": build_gcndiff(args.width, args.blocks, args.heads, args.dropout),
+    }
     closures = {impl: steps(net, impl, args.batch, args.num_hypotheses) for impl, net in nets.items()}
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -129,8 +145,13 @@ def main() -> None:
         train = interleaved({impl: c[0] for impl, c in closures.items()}, args.rounds)
         report("denoiser_train", "samples_per_s", train, args.batch, extra)
         sample = interleaved({impl: c[1] for impl, c in closures.items()}, args.rounds)
-        report("denoiser_sample", "poses_per_s", sample, args.batch * args.num_hypotheses,
-               {**extra, "num_hypotheses": args.num_hypotheses})
+        report(
+            "denoiser_sample",
+            "poses_per_s",
+            sample,
+            args.batch * args.num_hypotheses,
+            {**extra, "num_hypotheses": args.num_hypotheses},
+        )
 
 
 if __name__ == "__main__":

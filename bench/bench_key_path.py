@@ -13,6 +13,7 @@ the field.
 
     python bench/bench_key_path.py --space searchspaces/edm.yaml --key sampler.S_churn
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,13 @@ def trace(run: Callable[[], Any], key: str) -> dict[str, Any]:
         code = frame.f_code
         if event not in ("call", "return") or not code.co_filename.startswith(PACKAGES) or "<" in code.co_qualname:
             return
-        carried = holds(arg, section, field) if event == "return" else any(
-            holds(frame.f_locals.get(name), section, field) for name in code.co_varnames[:code.co_argcount + 2])
+        carried = (
+            holds(arg, section, field)
+            if event == "return"
+            else any(
+                holds(frame.f_locals.get(name), section, field) for name in code.co_varnames[: code.co_argcount + 2]
+            )
+        )
         if carried:
             where = (str(Path(code.co_filename).relative_to(ROOT)), code.co_qualname)
             stops[where] = field in code.co_names or key in code.co_consts or field in code.co_consts
@@ -68,8 +74,13 @@ def trace(run: Callable[[], Any], key: str) -> dict[str, Any]:
         run()
     finally:
         sys.setprofile(None)
-    return {"stops": len(stops), "returns": len(returned), "modules": len({f for f, _ in stops}),
-            "uses": sum(stops.values()), "path": [f"{f}:{q}" for f, q in stops]}
+    return {
+        "stops": len(stops),
+        "returns": len(returned),
+        "modules": len({f for f, _ in stops}),
+        "uses": sum(stops.values()),
+        "path": [f"{f}:{q}" for f, q in stops],
+    }
 
 
 def load_spec_fn() -> Callable[[str], Any]:
@@ -96,10 +107,13 @@ def trial_run(spec: Any) -> None:
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     cfg = spec.trial_config(spec.suggest(trial))
     data = generate(Path("/tmp/posediff-key-path.npz"), seed=0, num_subjects=4, minutes=0.3, num_cameras=2)
-    tiny = dc.replace(cfg, data=dc.replace(cfg.data, path=str(data), val_subset_size=64),
-                      train=dc.replace(cfg.train, epochs=1, samples_per_epoch=256, batch_size=128, device="cpu"),
-                      network=dc.replace(cfg.network, width=16, num_blocks=1, num_heads=2),
-                      prior=dc.replace(cfg.prior, fit_samples=500))
+    tiny = dc.replace(
+        cfg,
+        data=dc.replace(cfg.data, path=str(data), val_subset_size=64),
+        train=dc.replace(cfg.train, epochs=1, samples_per_epoch=256, batch_size=128, device="cpu"),
+        network=dc.replace(cfg.network, width=16, num_blocks=1, num_heads=2),
+        prior=dc.replace(cfg.prior, fit_samples=500),
+    )
     fit(tiny, load_splits(tiny.data))
 
 

@@ -6,6 +6,7 @@ load_splits (read, validate, split, assemble tensors); cpu_s its process CPU tim
 machine wall time includes waiting for a core). Prints one JSON line per figure:
     python bench/bench_loader.py [--frames-per-action 1860] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,19 +40,46 @@ def build_file(path: Path, frames_per_action: int) -> int:
     rng = np.random.default_rng(0)
     base = clip(frames_per_action, rng)
     positions_3d, positions_2d, cameras = {}, {}, {}
-    for s, subject in enumerate(SUBJECTS):
+    for _s, subject in enumerate(SUBJECTS):
         cams = h36m_cameras(subject)
-        base_2d = [image_coordinates(project_to_2d(world_to_camera(base, c.orientation.astype(np.float32),
-                                                                   c.translation.astype(np.float32)),
-                                                   normalised_intrinsic(c)), c.res_w, c.res_h) for c in cams]
+        base_2d = [
+            image_coordinates(
+                project_to_2d(
+                    world_to_camera(base, c.orientation.astype(np.float32), c.translation.astype(np.float32)),
+                    normalised_intrinsic(c),
+                ),
+                c.res_w,
+                c.res_h,
+            )
+            for c in cams
+        ]
         offsets = rng.normal(0, 0.01, size=NUM_ACTIONS).astype(np.float32)  # distinct arrays, no pickle sharing
         positions_3d[subject] = {f"Action{a}": base + offsets[a] for a in range(NUM_ACTIONS)}
         positions_2d[subject] = {f"Action{a}": [uv + offsets[a] for uv in base_2d] for a in range(NUM_ACTIONS)}
-        cameras[subject] = [dict(id=c.id, res_w=c.res_w, res_h=c.res_h, intrinsic=c.intrinsic,
-                                 orientation=c.orientation, translation=c.translation) for c in cams]
+        cameras[subject] = [
+            dict(
+                id=c.id,
+                res_w=c.res_w,
+                res_h=c.res_h,
+                intrinsic=c.intrinsic,
+                orientation=c.orientation,
+                translation=c.translation,
+            )
+            for c in cams
+        ]
     metadata = dict(num_joints=17, keypoints_symmetry=[list(JOINTS_LEFT), list(JOINTS_RIGHT)], fps=50)
-    np.savez(path, **{k: np.array(v, dtype=object) for k, v in (("positions_3d", positions_3d),
-             ("positions_2d", positions_2d), ("cameras", cameras), ("metadata", metadata))})
+    np.savez(
+        path,
+        **{
+            k: np.array(v, dtype=object)
+            for k, v in (
+                ("positions_3d", positions_3d),
+                ("positions_2d", positions_2d),
+                ("cameras", cameras),
+                ("metadata", metadata),
+            )
+        },
+    )
     return len(SUBJECTS) * NUM_ACTIONS * 4 * frames_per_action
 
 
@@ -74,10 +102,21 @@ def main() -> None:
             assert loaded == num_frames, (loaded, num_frames)
             del splits
         load_s = statistics.median(times)
-        print(json.dumps({"figure": "load_splits_custom_npz", "frames": num_frames, "file_mb": round(path.stat().st_size / 2**20),
-                          "load_s": round(load_s, 3), "min_load_s": round(min(times), 3),
-                          "cpu_s": round(statistics.median(cpu_times), 3),
-                          "frames_per_s": round(num_frames / load_s), "repeats": args.repeats, "threads": 1}))
+        print(
+            json.dumps(
+                {
+                    "figure": "load_splits_custom_npz",
+                    "frames": num_frames,
+                    "file_mb": round(path.stat().st_size / 2**20),
+                    "load_s": round(load_s, 3),
+                    "min_load_s": round(min(times), 3),
+                    "cpu_s": round(statistics.median(cpu_times), 3),
+                    "frames_per_s": round(num_frames / load_s),
+                    "repeats": args.repeats,
+                    "threads": 1,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ flush after a single new epoch row, reopening the folder (resume) and read_trial
 line per figure:
     python bench/bench_results.py [--trials 1000] [--epochs 100] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,13 +13,19 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from study.results.tables import EpochRow, ResultsStore, TrialRow, read_trials
 
-PARAMS = {"diffusion.schedule": "cosine", "sampler.name": "edm", "prior.num_components": 5, "sampler.S_churn": 10.0,
-          "sampler.num_steps": 10, "train.lr": 1e-3}
+PARAMS = {
+    "diffusion.schedule": "cosine",
+    "sampler.name": "edm",
+    "prior.num_components": 5,
+    "sampler.S_churn": 10.0,
+    "sampler.num_steps": 10,
+    "train.lr": 1e-3,
+}
 
 
 def fill(store: ResultsStore, num_trials: int, num_epochs: int) -> None:
@@ -52,8 +59,12 @@ def main() -> None:
         counter = iter(range(10**9))
         figures = {
             "flush_s": lambda: store.flush(),
-            "flush_after_one_epoch_s": lambda: (store.record_epoch(
-                EpochRow("bench", "extra", -1, next(counter) + 1, 0.1, 50.0, 40.0, 1e-3, 2.0, 1e4, 19)), store.flush()),
+            "flush_after_one_epoch_s": lambda: (
+                store.record_epoch(
+                    EpochRow("bench", "extra", -1, next(counter) + 1, 0.1, 50.0, 40.0, 1e-3, 2.0, 1e4, 19)
+                ),
+                store.flush(),
+            ),
             "resume_open_s": lambda: ResultsStore(Path(tmp), "bench"),
             "read_trials_s": lambda: read_trials(tmp),
         }

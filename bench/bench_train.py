@@ -12,6 +12,7 @@ Figures (one JSON line each), default network config (width 128, 4 blocks, 4 hea
 
     python bench/bench_train.py [--threads N] [--batch 1024] [--sample-batch 256] [--frames 1500000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,11 @@ from model.prior import fit_prior
 from model.samplers import nfe
 from model.train import fit
 
-SAMPLERS = (SamplerConfig(name="ddim", num_steps=10, num_hypotheses=1),
-            SamplerConfig(name="edm", num_steps=10, num_hypotheses=1),
-            SamplerConfig(name="ddpm", num_hypotheses=1))
+SAMPLERS = (
+    SamplerConfig(name="ddim", num_steps=10, num_hypotheses=1),
+    SamplerConfig(name="edm", num_steps=10, num_hypotheses=1),
+    SamplerConfig(name="ddpm", num_hypotheses=1),
+)
 
 
 def emit(**figure: object) -> None:
@@ -67,8 +70,9 @@ def train_samples_per_s(lifter: DiffusionLifter, splits: Splits, batch: int, ste
     return batch / statistics.median(times[1:])
 
 
-def sample_poses_per_s(lifter: DiffusionLifter, splits: Splits, cfg: SamplerConfig, batch: int,
-                       device: torch.device) -> float:
+def sample_poses_per_s(
+    lifter: DiffusionLifter, splits: Splits, cfg: SamplerConfig, batch: int, device: torch.device
+) -> float:
     """Poses/s of lifter.sample (one call after a warm-up call on a small batch)."""
     c = splits.val.keypoints_2d[:batch].to(device)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -86,8 +90,15 @@ def tiled(splits: Splits, num_frames: int) -> Splits:
     return dataclasses.replace(splits, train=splits.train.subset(index))
 
 
-def epoch_figure(cfg: TrialConfig, splits: Splits, num_frames: int, predicted_s: float, budget_s: float,
-                 cap: int, device: torch.device) -> None:
+def epoch_figure(
+    cfg: TrialConfig,
+    splits: Splits,
+    num_frames: int,
+    predicted_s: float,
+    budget_s: float,
+    cap: int,
+    device: torch.device,
+) -> None:
     """One fit epoch on the tiled split: whole when predicted under budget, else capped and extrapolated."""
     big = tiled(splits, num_frames)
     extrapolated = predicted_s > budget_s
@@ -95,27 +106,51 @@ def epoch_figure(cfg: TrialConfig, splits: Splits, num_frames: int, predicted_s:
     metrics = fit(dataclasses.replace(cfg, train=train), big, device=device).epochs[0]
     val_s = metrics.epoch_s - (train.samples_per_epoch or num_frames) / metrics.samples_per_s
     epoch_s = num_frames / metrics.samples_per_s + val_s if extrapolated else metrics.epoch_s
-    emit(figure="epoch_s_h36m_size", device=device.type, frames=num_frames, epoch_s=round(epoch_s, 1),
-         samples_per_s=round(metrics.samples_per_s, 1), val_s=round(val_s, 2), val_frames=cfg.data.val_subset_size,
-         extrapolated=extrapolated, measured_samples=train.samples_per_epoch or num_frames,
-         batch=cfg.train.batch_size, threads=torch.get_num_threads())
+    emit(
+        figure="epoch_s_h36m_size",
+        device=device.type,
+        frames=num_frames,
+        epoch_s=round(epoch_s, 1),
+        samples_per_s=round(metrics.samples_per_s, 1),
+        val_s=round(val_s, 2),
+        val_frames=cfg.data.val_subset_size,
+        extrapolated=extrapolated,
+        measured_samples=train.samples_per_epoch or num_frames,
+        batch=cfg.train.batch_size,
+        threads=torch.get_num_threads(),
+    )
 
 
 def run_device(device: torch.device, args: argparse.Namespace) -> None:
-    cfg = trial_config({"train": {"batch_size": args.batch, "device": device.type},
-                        "data": {"val_subset_size": args.val_frames}})
+    cfg = trial_config(
+        {"train": {"batch_size": args.batch, "device": device.type}, "data": {"val_subset_size": args.val_frames}}
+    )
     splits = load_splits(cfg.data)
     torch.manual_seed(0)
     lifter = build(cfg, splits, device)
     speed = train_samples_per_s(lifter, splits, args.batch, args.steps, device)
-    emit(figure="train_samples_per_s", device=device.type, value=round(speed, 1), batch=args.batch,
-         width=cfg.network.width, num_blocks=cfg.network.num_blocks, threads=torch.get_num_threads())
+    emit(
+        figure="train_samples_per_s",
+        device=device.type,
+        value=round(speed, 1),
+        batch=args.batch,
+        width=cfg.network.width,
+        num_blocks=cfg.network.num_blocks,
+        threads=torch.get_num_threads(),
+    )
     for sampler in SAMPLERS:
         poses = sample_poses_per_s(lifter, splits, sampler, args.sample_batch, device)
         steps = lifter.schedule.num_steps if sampler.name == "ddpm" else sampler.num_steps  # ddpm runs all T
-        emit(figure="sample_poses_per_s", device=device.type, sampler=sampler.name, steps=steps,
-             nfe=nfe(sampler, lifter.schedule), value=round(poses, 1), batch=args.sample_batch,
-             threads=torch.get_num_threads())
+        emit(
+            figure="sample_poses_per_s",
+            device=device.type,
+            sampler=sampler.name,
+            steps=steps,
+            nfe=nfe(sampler, lifter.schedule),
+            value=round(poses, 1),
+            batch=args.sample_batch,
+            threads=torch.get_num_threads(),
+        )
     epoch_figure(cfg, splits, args.frames, args.frames / speed, args.measure_budget_s, args.cap, device)
 
 

@@ -5,6 +5,7 @@ vectors into the world frame; the translation is the camera centre in world metr
 live in normalised screen coordinates u' = 2u/w - 1, v' = 2v/w - h/w (pixels / w scale both axes,
 so the aspect ratio is kept).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,9 +60,11 @@ def qinverse(q: Array) -> Array:
 def quaternion_to_matrix(q: Array) -> Array:
     """Rotation matrix [..., 3, 3] of the unit quaternion q [..., 4] (w, x, y, z)."""
     w, x, y, z = (q[..., i] for i in range(4))
-    rows = [[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]]
+    rows = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ]
     if isinstance(q, torch.Tensor):
         return torch.stack([torch.stack(r, -1) for r in rows], -2)
     return np.stack([np.stack(r, -1) for r in rows], -2)

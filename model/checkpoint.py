@@ -4,6 +4,7 @@ Every file loads with ``torch.load(path, weights_only=True)`` (docs/study.md §5
 config, the prior and the standardisation stats, so :func:`load_lifter` rebuilds a lifter from the
 file alone (for `posediff-study evaluate` and a study's later sampler sweeps).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,12 @@ def lifter_payload(lifter: DiffusionLifter, cfg: TrialConfig) -> dict[str, Any]:
         "format": FORMAT,
         "config": flat,
         "prior": lifter.prior.state_dict(),
-        "standardisation": {"mean": lifter.pose_mean, "std": lifter.pose_std,
-                            "low": lifter.pose_low, "high": lifter.pose_high},
+        "standardisation": {
+            "mean": lifter.pose_mean,
+            "std": lifter.pose_std,
+            "low": lifter.pose_low,
+            "high": lifter.pose_high,
+        },
         "model": lifter.state_dict(),
     }
 
@@ -47,8 +52,9 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file is a user error here
-        raise PoseDiffError(str(path), "a torch checkpoint readable with weights_only=True",
-                            load_failure(exc, path.stat().st_size)) from exc
+        raise PoseDiffError(
+            str(path), "a torch checkpoint readable with weights_only=True", load_failure(exc, path.stat().st_size)
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise PoseDiffError(f"{path}: format", repr(FORMAT), repr(found))
@@ -71,8 +77,9 @@ def lifter_from_payload(payload: dict[str, Any], where: str = "checkpoint") -> t
     cfg = trial_config(payload["config"], where=where)
     prior = GaussianMixturePrior.from_state_dict(payload["prior"])
     stats = payload["standardisation"]
-    lifter = DiffusionLifter(cfg.diffusion, cfg.network, cfg.prior, prior,
-                             stats["mean"], stats["std"], stats["low"], stats["high"])
+    lifter = DiffusionLifter(
+        cfg.diffusion, cfg.network, cfg.prior, prior, stats["mean"], stats["std"], stats["low"], stats["high"]
+    )
     lifter.load_state_dict(payload.get("ema") or payload["model"])
     return lifter.eval(), cfg
 

@@ -5,6 +5,7 @@ file for ``posediff-study train`` nests the same keys. Both go through :func:`tr
 which checks every key, type and allowed value and raises :class:`PoseDiffError` naming the
 source, the key, what was expected and what was found. Nothing below this module sees a dict.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -156,8 +157,9 @@ def coerce(key: str, value: Any, where: str = "config") -> Any:
     """Check one value against the type of dotted ``key`` and return it in canonical form."""
     known = field_types()
     if key not in known:
-        raise PoseDiffError(f"{where}: {key}", "a known trial-config key (see `posediff-study check-space`)",
-                            f"unknown key {key!r}")
+        raise PoseDiffError(
+            f"{where}: {key}", "a known trial-config key (see `posediff-study check-space`)", f"unknown key {key!r}"
+        )
     hint = known[key]
     out = _coerce(hint, value)
     if out is _BAD:
@@ -223,9 +225,19 @@ def trial_config(values: Mapping[str, Any], where: str = "config") -> TrialConfi
     return cfg
 
 
-_POSITIVE = ("prior.num_components", "prior.fit_samples", "network.width",
-             "network.num_blocks", "network.num_heads", "sampler.num_steps", "sampler.num_hypotheses",
-             "train.epochs", "train.batch_size", "train.checkpoint_every", "data.val_subset_size")
+_POSITIVE = (
+    "prior.num_components",
+    "prior.fit_samples",
+    "network.width",
+    "network.num_blocks",
+    "network.num_heads",
+    "sampler.num_steps",
+    "sampler.num_hypotheses",
+    "train.epochs",
+    "train.batch_size",
+    "train.checkpoint_every",
+    "data.val_subset_size",
+)
 _POSITIVE_OR_NONE = ("data.eval_subset_size", "train.samples_per_epoch")
 
 
@@ -240,13 +252,22 @@ def check_ranges(cfg: TrialConfig, where: str = "config") -> None:
             raise PoseDiffError(f"{where}: {key}", "an integer >= 1 or null", repr(flat[key]))
     checks = [
         ("diffusion.num_steps", cfg.diffusion.num_steps >= 2, "an integer >= 2 (t(sigma) needs two grid points)"),
-        ("network.width", cfg.network.width % cfg.network.num_heads == 0,
-         f"a multiple of network.num_heads={cfg.network.num_heads}"),
+        (
+            "network.width",
+            cfg.network.width % cfg.network.num_heads == 0,
+            f"a multiple of network.num_heads={cfg.network.num_heads}",
+        ),
         ("network.dropout", 0.0 <= cfg.network.dropout < 1.0, "a number in [0, 1)"),
-        ("diffusion.beta_max", 0.0 <= cfg.diffusion.beta_min < cfg.diffusion.beta_max < 1.0,
-         "0 <= diffusion.beta_min < diffusion.beta_max < 1"),
-        ("sampler.sigma_max", 0.0 < cfg.sampler.sigma_min < cfg.sampler.sigma_max,
-         "0 < sampler.sigma_min < sampler.sigma_max"),
+        (
+            "diffusion.beta_max",
+            0.0 <= cfg.diffusion.beta_min < cfg.diffusion.beta_max < 1.0,
+            "0 <= diffusion.beta_min < diffusion.beta_max < 1",
+        ),
+        (
+            "sampler.sigma_max",
+            0.0 < cfg.sampler.sigma_min < cfg.sampler.sigma_max,
+            "0 < sampler.sigma_min < sampler.sigma_max",
+        ),
         ("sampler.S_tmax", cfg.sampler.S_tmax >= cfg.sampler.S_tmin, ">= sampler.S_tmin"),
         ("sampler.eta", 0.0 <= cfg.sampler.eta <= 1.0, "a number in [0, 1]"),
         ("train.lr", cfg.train.lr > 0, "a number > 0"),

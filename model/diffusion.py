@@ -4,6 +4,7 @@ x_t = mu_m + sqrt(abar_t)(x_0 - mu_m) + sqrt(1 - abar_t) L_m eps; in whitened co
 w = L_m^{-1}(x - mu_m) this is the DDPM marginal w_t = sqrt(abar_t) w_0 + sqrt(1 - abar_t) eps
 (Ho et al. 2020, eq. 4). The conversions below take abar_t as [B] (or a float) and broadcast it.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -22,8 +23,7 @@ def _col(abar_t: Tensor | float, like: Tensor) -> Tensor:
     return a.reshape(a.shape[0], *([1] * (like.dim() - 1))) if a.dim() == 1 else a
 
 
-def q_sample(x0: Tensor, t: Tensor, m: Tensor, eps: Tensor, prior: GaussianMixturePrior,
-             schedule: Schedule) -> Tensor:
+def q_sample(x0: Tensor, t: Tensor, m: Tensor, eps: Tensor, prior: GaussianMixturePrior, schedule: Schedule) -> Tensor:
     """x_t ~ q(x_t | x_0, m) (docs/lifter.md §2). x0, eps: [B, d] (metres, unit); t: [B] long in 1..T; m: [B] -> [B, d] metres."""
     abar = _col(schedule.abar.to(x0.device)[t - 1], x0)
     mu = prior.mu[m]
@@ -31,8 +31,12 @@ def q_sample(x0: Tensor, t: Tensor, m: Tensor, eps: Tensor, prior: GaussianMixtu
     return mu + abar.sqrt() * (x0 - mu) + (1 - abar).sqrt() * noise
 
 
-def draw_components(x0: Tensor, prior: GaussianMixturePrior, how: Literal["prior", "posterior"],
-                    generator: torch.Generator | None = None) -> Tensor:
+def draw_components(
+    x0: Tensor,
+    prior: GaussianMixturePrior,
+    how: Literal["prior", "posterior"],
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """m per training sample: from pi, or from the posterior responsibilities p(m | x0). x0: [B, d] -> [B] long."""
     if how == "prior":
         return prior.sample_components(x0.shape[0], generator)
@@ -41,8 +45,9 @@ def draw_components(x0: Tensor, prior: GaussianMixturePrior, how: Literal["prior
     raise PoseDiffError("prior.component", "'prior' or 'posterior'", repr(how))
 
 
-def draw_timesteps(num: int, schedule: Schedule, device: torch.device | str,
-                   generator: torch.Generator | None = None) -> Tensor:
+def draw_timesteps(
+    num: int, schedule: Schedule, device: torch.device | str, generator: torch.Generator | None = None
+) -> Tensor:
     """t ~ U{1..T}: [num] long."""
     return torch.randint(1, schedule.num_steps + 1, (num,), device=device, generator=generator)
 

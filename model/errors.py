@@ -1,4 +1,5 @@
 """The one error type for problems a user can cause (bad files, bad config values)."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Metric definitions follow VideoPose3D (docs/lifter.md §7); hypotheses are aggre
 `model.hypotheses.aggregate` (docs/lifter.md §6). The oracle columns pick the best hypothesis with the
 ground truth and are reported separately; they are never a study's objective.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -46,33 +47,50 @@ def lifter_nfe(lifter: DiffusionLifter, sampler: SamplerConfig) -> int:
     return int(sampler_nfe(sampler, lifter.schedule))
 
 
-def _hypothesis_batches(lifter: DiffusionLifter, split: PoseSet, sampler: SamplerConfig, batch_size: int,
-                        generator: torch.Generator | None) -> Iterator[tuple[PoseSet, Tensor, Tensor]]:
+def _hypothesis_batches(
+    lifter: DiffusionLifter, split: PoseSet, sampler: SamplerConfig, batch_size: int, generator: torch.Generator | None
+) -> Iterator[tuple[PoseSet, Tensor, Tensor]]:
     """Per batch of frames: (frames, hyps [b, N, 17, 3] metres, aggregated pose [b, 17, 3] metres)."""
     for index in torch.arange(len(split), device=split.poses_3d.device).split(batch_size):
         part = split.subset(index)
         hyps = lifter.sample(part.keypoints_2d, sampler, generator)
-        pose = aggregate(hyps, sampler.aggregate, keypoints_2d=part.keypoints_2d, root_3d=part.root_3d,
-                         intrinsic_norm=part.intrinsic_norm[part.camera_idx])
+        pose = aggregate(
+            hyps,
+            sampler.aggregate,
+            keypoints_2d=part.keypoints_2d,
+            root_3d=part.root_3d,
+            intrinsic_norm=part.intrinsic_norm[part.camera_idx],
+        )
         yield part, hyps, pose
 
 
 @torch.no_grad()
-def predict(lifter: DiffusionLifter, split: PoseSet, sampler: SamplerConfig, *, batch_size: int,
-            generator: torch.Generator | None = None) -> Tensor:
+def predict(
+    lifter: DiffusionLifter,
+    split: PoseSet,
+    sampler: SamplerConfig,
+    *,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Aggregated predictions for every frame of split: [F, 17, 3] metres root-relative."""
     was_training = lifter.training
     lifter.eval()
     try:
-        return torch.cat([pose for _, _, pose in _hypothesis_batches(lifter, split, sampler, batch_size,
-                                                                      generator)])
+        return torch.cat([pose for _, _, pose in _hypothesis_batches(lifter, split, sampler, batch_size, generator)])
     finally:
         lifter.train(was_training)
 
 
 @torch.no_grad()
-def evaluate(lifter: DiffusionLifter, split: PoseSet, sampler: SamplerConfig, *, batch_size: int = 1024,
-             generator: torch.Generator | None = None) -> EvalResult:
+def evaluate(
+    lifter: DiffusionLifter,
+    split: PoseSet,
+    sampler: SamplerConfig,
+    *,
+    batch_size: int = 1024,
+    generator: torch.Generator | None = None,
+) -> EvalResult:
     """Evaluate lifter on split with the given sampler; errors in mm."""
     was_training = lifter.training
     lifter.eval()
@@ -89,10 +107,18 @@ def evaluate(lifter: DiffusionLifter, split: PoseSet, sampler: SamplerConfig, *,
     tables = [_table(fn(pred, target), split) for fn in (mpjpe, p_mpjpe, n_mpjpe)]
     oracles = [_table(torch.cat(errs).cpu(), split) for errs in (oracle_pose, oracle_joint)]
     return EvalResult(
-        mpjpe_mm=tables[0].overall_mm, p_mpjpe_mm=tables[1].overall_mm, n_mpjpe_mm=tables[2].overall_mm,
-        oracle_pose_mpjpe_mm=oracles[0].overall_mm, oracle_joint_mpjpe_mm=oracles[1].overall_mm,
-        mpjpe_by_action=tables[0], p_mpjpe_by_action=tables[1], n_mpjpe_by_action=tables[2],
-        nfe=lifter_nfe(lifter, sampler), num_hypotheses=int(num_hyps), num_frames=len(split))
+        mpjpe_mm=tables[0].overall_mm,
+        p_mpjpe_mm=tables[1].overall_mm,
+        n_mpjpe_mm=tables[2].overall_mm,
+        oracle_pose_mpjpe_mm=oracles[0].overall_mm,
+        oracle_joint_mpjpe_mm=oracles[1].overall_mm,
+        mpjpe_by_action=tables[0],
+        p_mpjpe_by_action=tables[1],
+        n_mpjpe_by_action=tables[2],
+        nfe=lifter_nfe(lifter, sampler),
+        num_hypotheses=int(num_hyps),
+        num_frames=len(split),
+    )
 
 
 def _table(errors_m: Tensor, split: PoseSet) -> ActionTable:

@@ -3,6 +3,7 @@
 Activations inside the denoiser are joint-major, ``h: [J, B, C]``, so a fixed [J, J] operator
 is one matrix product over the flattened ``[J, B * C]`` view (no batched small GEMMs, no copies).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Hypotheses are root-relative poses hyps: [B, N, J, 3] metres. Oracle figures pick the best
 hypothesis with the ground truth in hand: report them in their own columns, never optimise them.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -17,8 +18,14 @@ from model.metrics import mpjpe
 AGGREGATIONS = ("mean", "median", "reproj")
 
 
-def aggregate(hyps: Tensor, how: Literal["mean", "median", "reproj"], *, keypoints_2d: Tensor | None = None,
-              root_3d: Tensor | None = None, intrinsic_norm: Tensor | None = None) -> Tensor:
+def aggregate(
+    hyps: Tensor,
+    how: Literal["mean", "median", "reproj"],
+    *,
+    keypoints_2d: Tensor | None = None,
+    root_3d: Tensor | None = None,
+    intrinsic_norm: Tensor | None = None,
+) -> Tensor:
     """hyps: [B, N, J, 3] metres root-relative -> [B, J, 3]: mean, per-coordinate median, or reproj.
 
     `reproj` needs keypoints_2d [B, J, 2] (normalised screen coordinates), root_3d [B, 3] (camera

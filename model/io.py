@@ -4,6 +4,7 @@
 and, through it, the study's Parquet results): a reader sees the old file or the complete new
 one, never half a file, and nothing is left behind when writing fails.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ noise process and the samplers work in the whitened coordinates w = L_m^{-1}(x -
 chain's mixture component m (docs/lifter.md §2). Everything the lifter needs to sample (prior, schedule,
 standardisation stats) is a buffer, so a state dict plus the trial config rebuilds it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,9 +55,17 @@ class DiffusionLifter(nn.Module):
     pose_low: Tensor
     pose_high: Tensor
 
-    def __init__(self, diffusion: DiffusionConfig, network: NetworkConfig, prior_cfg: PriorConfig,
-                 prior: GaussianMixturePrior, pose_mean: Tensor, pose_std: Tensor,
-                 pose_low: Tensor, pose_high: Tensor) -> None:
+    def __init__(
+        self,
+        diffusion: DiffusionConfig,
+        network: NetworkConfig,
+        prior_cfg: PriorConfig,
+        prior: GaussianMixturePrior,
+        pose_mean: Tensor,
+        pose_std: Tensor,
+        pose_low: Tensor,
+        pose_high: Tensor,
+    ) -> None:
         """prior: mixture in metres (d = 48); pose_mean/std: [48] metres; pose_low/high: [48] standardised range."""
         super().__init__()
         self.diffusion, self.network_cfg, self.prior_cfg = diffusion, network, prior_cfg
@@ -73,8 +82,14 @@ class DiffusionLifter(nn.Module):
         self.register_buffer("pose_high", pose_high.float().clone())
 
     @classmethod
-    def from_poses(cls, diffusion: DiffusionConfig, network: NetworkConfig, prior_cfg: PriorConfig,
-                   prior: GaussianMixturePrior, poses: Tensor) -> DiffusionLifter:
+    def from_poses(
+        cls,
+        diffusion: DiffusionConfig,
+        network: NetworkConfig,
+        prior_cfg: PriorConfig,
+        prior: GaussianMixturePrior,
+        poses: Tensor,
+    ) -> DiffusionLifter:
         """Build with standardisation stats of the training poses [F, 17, 3] metres root-relative."""
         flat = flatten_pose(poses.float())
         mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)

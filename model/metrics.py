@@ -2,6 +2,7 @@
 
 The callers root-centre both poses: mpjpe / n_mpjpe compare the coordinates as given.
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,9 @@ def h36m_action_name(action: str) -> str:
     return H36M_ACTION_ALIASES.get(base, base)
 
 
-def action_table(errors_mm: Array, action_idx: Array, actions: tuple[str, ...] | list[str], is_h36m: bool) -> ActionTable:
+def action_table(
+    errors_mm: Array, action_idx: Array, actions: tuple[str, ...] | list[str], is_h36m: bool
+) -> ActionTable:
     """Per-action mean of per-frame errors_mm [F] grouped by action_idx [F] (indices into actions).
 
     Human3.6M: sub-actions merged, frame-weighted within each action, overall = mean over actions.
@@ -99,5 +102,9 @@ def action_table(errors_mm: Array, action_idx: Array, actions: tuple[str, ...] |
         overall = float(np.mean(list(per_action.values())))
     else:
         overall = float(errors.mean())
-    return ActionTable(per_action_mm=per_action, num_frames={groups[g]: int(counts[g]) for g in present},
-                       overall_mm=overall, protocol="h36m" if is_h36m else "frames")
+    return ActionTable(
+        per_action_mm=per_action,
+        num_frames={groups[g]: int(counts[g]) for g in present},
+        overall_mm=overall,
+        protocol="h36m" if is_h36m else "frames",
+    )

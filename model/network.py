@@ -14,6 +14,7 @@ attention otherwise cannot tell joints apart, e.g. left from right hip), and per
 layer (all 17 joints' features flattened, one Linear to width H, broadcast back to every joint),
 since a joint's depth depends on the whole 2D configuration.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,9 @@ class JointAttention(nn.Module):
         """h: [J, B, H] joint-major -> [J, B, H]."""
         J, B, H = h.shape
         # split (not unbind) so backward gathers the q/k/v gradients with one concat copy
-        q, k, v = (z.view(J, B, self.num_heads, H // self.num_heads).permute(1, 2, 0, 3)
-                   for z in self.qkv(h).split(H, dim=-1))  # each [B, heads, J, H/heads]
+        q, k, v = (
+            z.view(J, B, self.num_heads, H // self.num_heads).permute(1, 2, 0, 3) for z in self.qkv(h).split(H, dim=-1)
+        )  # each [B, heads, J, H/heads]
         out = F.scaled_dot_product_attention(q, k, v)  # [B, heads, J, H/heads]
         return self.proj(out.permute(2, 0, 1, 3).reshape(J, B, H))
 
@@ -130,8 +132,9 @@ class Denoiser(nn.Module):
         self.head = ChebConv(H, OUT_FEATURES)
         self.head.small_init_(std=1e-3)  # start near x0_hat = 0
 
-    def forward(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor,
-                m: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor, m: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """x_t: [B, 17, 3] standardised (root slot zero), c: [B, 17, 2] normalised 2D keypoints,
         t: [B] float timestep (fractional allowed), m: [B] long component index or None -> [B, 17, 3].
         """

@@ -4,6 +4,7 @@ p_T(x) = sum_m pi_m N(x; mu_m, Sigma_m), Sigma_m = L_m L_m^T, over the d = 48 ro
 coordinates of the 16 non-root joints, in metres. Whitening w = L_m^{-1}(x - mu_m) maps component
 m to N(0, I), which is where the samplers run (docs/lifter.md §2).
 """
+
 from __future__ import annotations
 
 import math
@@ -111,8 +112,9 @@ def cache_path(cache_key: str, cfg: PriorConfig, cache_dir: Path | None = None) 
     return (cache_dir or default_cache_dir()) / name
 
 
-def fit_prior(poses_flat: np.ndarray | Tensor, cfg: PriorConfig, cache_key: str,
-              cache_dir: Path | None = None) -> GaussianMixturePrior:
+def fit_prior(
+    poses_flat: np.ndarray | Tensor, cfg: PriorConfig, cache_key: str, cache_dir: Path | None = None
+) -> GaussianMixturePrior:
     """EM fit (scikit-learn GaussianMixture) of p_T on poses_flat [F, d] metres; cached as .npz (docs/lifter.md §1)."""
     poses_flat = np.asarray(poses_flat, dtype=np.float64)  # a CPU tensor converts too
     if poses_flat.ndim != 2:
@@ -133,19 +135,25 @@ def _em_fit(poses_flat: np.ndarray, cfg: PriorConfig, cache_key: str) -> tuple[n
     """EM on a seeded subsample; reg_covar adds ridge_m2 to every Sigma_m diagonal; L_m = chol(Sigma_m)."""
     num_frames, K = poses_flat.shape[0], cfg.num_components
     if num_frames < max(K, 2):
-        raise PoseDiffError(f"prior fit ({cache_key}): prior.num_components",
-                            f"at most the number of training poses ({num_frames})", str(K))
+        raise PoseDiffError(
+            f"prior fit ({cache_key}): prior.num_components",
+            f"at most the number of training poses ({num_frames})",
+            str(K),
+        )
     rng = np.random.default_rng(cfg.seed)
     idx = rng.choice(num_frames, size=min(cfg.fit_samples, num_frames), replace=False)
-    gmm = GaussianMixture(n_components=K, covariance_type=cfg.covariance, reg_covar=cfg.ridge_m2,
-                          random_state=cfg.seed, max_iter=200)
+    gmm = GaussianMixture(
+        n_components=K, covariance_type=cfg.covariance, reg_covar=cfg.ridge_m2, random_state=cfg.seed, max_iter=200
+    )
     gmm.fit(poses_flat[idx])
     cov = gmm.covariances_ if cfg.covariance == "full" else np.stack([np.diag(c) for c in gmm.covariances_])
     return gmm.weights_, gmm.means_, np.linalg.cholesky(cov)
 
 
 def _to_prior(pi: np.ndarray, mu: np.ndarray, L: np.ndarray) -> GaussianMixturePrior:
-    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
+    def as_t(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a), dtype=torch.float32)
+
     return GaussianMixturePrior(pi=as_t(pi), mu=as_t(mu), L=as_t(L))
 
 

@@ -8,6 +8,7 @@ may be fractional (EDM). The samplers only ever read w0_hat and eps_hat, so they
 whether the network predicts x0, eps or v. Coefficients are python floats computed once per
 sampler call (no device syncs inside the loop); noise is drawn on w_T's device from `generator`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,8 +41,9 @@ def _noise(w: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 @torch.no_grad()
-def ddpm(denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig,
-         generator: torch.Generator | None = None) -> Tensor:
+def ddpm(
+    denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig, generator: torch.Generator | None = None
+) -> Tensor:
     """Ho et al. 2020, Algorithm 2, via the posterior q(w_{t-1} | w_t, w0_hat) with variance beta_tilde; all T steps."""
     abar, w = _abar_by_t(schedule), w_T
     for t in range(schedule.num_steps, 0, -1):
@@ -70,8 +72,15 @@ def ddim_timesteps(num_steps_T: int, num_steps_S: int, grid: str = "uniform") ->
     return ts[::-1]
 
 
-def ddim_step(w_t: Tensor, w0_hat: Tensor, eps_hat: Tensor, abar_t: float, abar_next: float, eta: float,
-              generator: torch.Generator | None = None) -> Tensor:
+def ddim_step(
+    w_t: Tensor,
+    w0_hat: Tensor,
+    eps_hat: Tensor,
+    abar_t: float,
+    abar_next: float,
+    eta: float,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Song et al. 2021, eq. 12: w_t' = sqrt(abar_t') w0_hat + sqrt(1 - abar_t' - s^2) eps_hat + s z. [B, d]."""
     s = eta * math.sqrt((1 - abar_next) / (1 - abar_t) * (1 - abar_t / abar_next))
     w = math.sqrt(abar_next) * w0_hat + math.sqrt(max(1 - abar_next - s * s, 0.0)) * eps_hat
@@ -79,8 +88,9 @@ def ddim_step(w_t: Tensor, w0_hat: Tensor, eps_hat: Tensor, abar_t: float, abar_
 
 
 @torch.no_grad()
-def ddim(denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig,
-         generator: torch.Generator | None = None) -> Tensor:
+def ddim(
+    denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig, generator: torch.Generator | None = None
+) -> Tensor:
     """Song et al. 2021 (DDIM), S steps on a sub-grid of 1..T, stochasticity eta (0: deterministic)."""
     abar, w = _abar_by_t(schedule), w_T
     ts = ddim_timesteps(schedule.num_steps, cfg.num_steps, cfg.grid)
@@ -107,6 +117,7 @@ def edm_denoiser(denoise: Denoise, schedule: Schedule) -> Callable[[Tensor, floa
     Returns (D, eps_hat): D = w0_hat (whitened x0 prediction); at sigma = sigma_t, eps_hat is
     exactly the network's eps_hat at step t and equals (w_tilde - D) / sigma.
     """
+
     def D(w_tilde: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
         t = float(t_of_sigma(torch.tensor([sigma], dtype=torch.float64), schedule)[0])
         return denoise(w_tilde / math.sqrt(1 + sigma * sigma), _t_vec(w_tilde, t))
@@ -115,8 +126,9 @@ def edm_denoiser(denoise: Denoise, schedule: Schedule) -> Callable[[Tensor, floa
 
 
 @torch.no_grad()
-def edm(denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig,
-        generator: torch.Generator | None = None) -> Tensor:
+def edm(
+    denoise: Denoise, w_T: Tensor, schedule: Schedule, cfg: SamplerConfig, generator: torch.Generator | None = None
+) -> Tensor:
     """Karras et al. 2022, Algorithm 2 (stochastic Heun) in w_tilde = w / sqrt(abar) = w0 + sigma eps."""
     D = edm_denoiser(denoise, schedule)
     sigmas = edm_sigmas(schedule, cfg)

@@ -3,6 +3,7 @@
 abar_t = prod_{s <= t} (1 - beta_s), t = 1..T; index convention abar[t - 1] = abar_t.
 sigma_t = sqrt((1 - abar_t) / abar_t) is the noise level of w_tilde = w_t / sqrt(abar_t) (docs/lifter.md §5).
 """
+
 from __future__ import annotations
 
 import math
@@ -91,7 +92,8 @@ def make_schedule(cfg: DiffusionConfig) -> Schedule:
         raise PoseDiffError(
             f"diffusion.schedule={cfg.schedule} (num_steps={cfg.num_steps}, beta_min={cfg.beta_min})",
             "abar strictly decreasing in (0, 1)",
-            f"abar_1={float(abar[0]):.3g}, abar_T={float(abar[-1]):.3g}, strictly decreasing={decreasing}")
+            f"abar_1={float(abar[0]):.3g}, abar_T={float(abar[-1]):.3g}, strictly decreasing={decreasing}",
+        )
     return Schedule(betas=betas, abar=abar)
 
 

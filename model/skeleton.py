@@ -1,12 +1,28 @@
 """The 17-joint Human3.6M skeleton (VideoPose3D's layout)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 NUM_JOINTS = 17
 JOINT_NAMES: tuple[str, ...] = (
-    "Hip", "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "Spine", "Thorax",
-    "Neck/Nose", "Head", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist",
+    "Hip",
+    "RHip",
+    "RKnee",
+    "RFoot",
+    "LHip",
+    "LKnee",
+    "LFoot",
+    "Spine",
+    "Thorax",
+    "Neck/Nose",
+    "Head",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
 )
 PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 JOINTS_LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)

@@ -4,6 +4,7 @@
 weights_only-loadable file from which ``fit(..., resume_from=path)`` continues with the next epoch
 and, on the CPU, reproduces the uninterrupted run. ``torch.set_num_threads`` is the caller's job.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,11 +121,13 @@ def _build_state(cfg: TrialConfig, splits: Splits, device: torch.device, payload
         ema = AveragedModel(lifter, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=False)
     if cfg.train.compile:
         lifter.denoiser.compile()
-    optimizer = torch.optim.AdamW(lifter.denoiser.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                  fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        lifter.denoiser.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=device.type == "cuda"
+    )
     num_steps = steps_per_epoch(cfg.train, len(splits.train))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, train=cfg.train,
-                                                                     steps_per_epoch=num_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(lr_factor, train=cfg.train, steps_per_epoch=num_steps)
+    )
     generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
     return _State(cfg, lifter, optimizer, scheduler, ema, generator, [])
 
@@ -149,8 +152,9 @@ def load_resume_payload(path: Path | str) -> dict[str, Any]:
     payload = load_checkpoint(path)
     missing = [key for key in RESUME_KEYS if key not in payload]
     if missing:
-        raise PoseDiffError(str(path), "a checkpoint written during training (with its resume state)",
-                            f"no {', '.join(missing)}")
+        raise PoseDiffError(
+            str(path), "a checkpoint written during training (with its resume state)", f"no {', '.join(missing)}"
+        )
     return payload
 
 
@@ -161,17 +165,22 @@ def _payload(state: _State, epoch: int) -> dict[str, Any]:
     if state.lifter.pose_mean.is_cuda:
         rng["cuda"] = torch.cuda.get_rng_state(state.lifter.pose_mean.device)
     payload.update(
-        epoch=epoch, optimizer=state.optimizer.state_dict(), scheduler=state.scheduler.state_dict(), rng=rng,
+        epoch=epoch,
+        optimizer=state.optimizer.state_dict(),
+        scheduler=state.scheduler.state_dict(),
+        rng=rng,
         ema=state.ema.module.state_dict() if state.ema is not None else None,
         ema_num_averaged=int(state.ema.n_averaged) if state.ema is not None else 0,
-        history=[dataclasses.asdict(m) for m in state.history])
+        history=[dataclasses.asdict(m) for m in state.history],
+    )
     return payload
 
 
 def _epoch_index(num_train: int, num_samples: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """A shuffled index of num_samples training frames (whole permutations, the last one truncated)."""
-    perms = [torch.randperm(num_train, generator=generator, device=device)
-             for _ in range(math.ceil(num_samples / num_train))]
+    perms = [
+        torch.randperm(num_train, generator=generator, device=device) for _ in range(math.ceil(num_samples / num_train))
+    ]
     return torch.cat(perms)[:num_samples]
 
 
@@ -208,8 +217,14 @@ def validate(lifter: DiffusionLifter, val: PoseSet, cfg: TrialConfig) -> tuple[f
     return 1000.0 * float(mpjpe(pred, val.poses_3d).mean()), 1000.0 * float(p_mpjpe(pred, val.poses_3d).mean())
 
 
-def fit(cfg: TrialConfig, splits: Splits, *, on_epoch: OnEpoch | None = None, resume_from: Path | None = None,
-        device: torch.device | None = None) -> FitResult:
+def fit(
+    cfg: TrialConfig,
+    splits: Splits,
+    *,
+    on_epoch: OnEpoch | None = None,
+    resume_from: Path | None = None,
+    device: torch.device | None = None,
+) -> FitResult:
     """Train the lifter of cfg on splits.train, validating on a fixed subset of splits.val every epoch."""
     device = device or resolve_device(cfg.train.device)
     if device.type == "cuda":
@@ -242,6 +257,13 @@ def _run_epoch(state: _State, epoch: int, train: PoseSet, val: PoseSet, device: 
     if not math.isfinite(val_mpjpe_mm):
         raise TrainingDiverged(f"validation MPJPE is {val_mpjpe_mm} at epoch {epoch}")
     num_samples = state.cfg.train.samples_per_epoch or len(train)
-    return EpochMetrics(epoch=epoch, train_loss=loss, val_mpjpe_mm=val_mpjpe_mm, val_p_mpjpe_mm=val_p_mpjpe_mm,
-                        lr=state.optimizer.param_groups[0]["lr"], epoch_s=time.perf_counter() - start,
-                        samples_per_s=num_samples / train_s, nfe=lifter_nfe(state.eval_lifter, state.cfg.sampler))
+    return EpochMetrics(
+        epoch=epoch,
+        train_loss=loss,
+        val_mpjpe_mm=val_mpjpe_mm,
+        val_p_mpjpe_mm=val_p_mpjpe_mm,
+        lr=state.optimizer.param_groups[0]["lr"],
+        epoch_s=time.perf_counter() - start,
+        samples_per_s=num_samples / train_s,
+        nfe=lifter_nfe(state.eval_lifter, state.cfg.sampler),
+    )

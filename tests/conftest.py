@@ -1,4 +1,5 @@
 """Session-wide fixtures: a private cache for generated data and a small synthetic dataset."""
+
 from __future__ import annotations
 
 import os

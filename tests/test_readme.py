@@ -1,4 +1,5 @@
 """The README's two set-up commands are exactly what CI runs."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Datasets: Human3.6M (VideoPose3D files), the custom single-file format and the synthetic default."""
+
 from model.data.dataset import PoseSet, Splits
 from model.data.splits import load_splits
 

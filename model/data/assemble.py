@@ -3,6 +3,7 @@
 Vectorised per (sequence, camera): a Human3.6M-sized dataset is a few thousand array operations,
 never a per-frame Python loop.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,8 +66,7 @@ def camera_table(cameras: dict[str, list[Camera]]) -> CameraTable:
     """One row per camera id when every subject's camera of that id has the same intrinsics, else per subject/id."""
     k = {(subject, i): normalised_intrinsic(cam) for subject, cams in cameras.items() for i, cam in enumerate(cams)}
     ids = {key: cameras[key[0]][key[1]].id for key in k}
-    shared = {cam_id for cam_id in ids.values()
-              if len({k[key].tobytes() for key in k if ids[key] == cam_id}) == 1}
+    shared = {cam_id for cam_id in ids.values() if len({k[key].tobytes() for key in k if ids[key] == cam_id}) == 1}
     names: list[str] = []
     row: dict[tuple[str, int], int] = {}
     for key in k:
@@ -103,9 +103,12 @@ def build_poseset(raw: RawDataset, subjects: tuple[str, ...], table: CameraTable
     rigs = {s: _Rig.of(s, raw.cameras[s], table) for s in subjects}
     sizes = [len(rigs[seq.subject].cameras) * seq.positions_world.shape[0] for seq in chosen]
     num_frames = sum(sizes)
-    out = {"poses_3d": np.empty((num_frames, 17, 3), np.float32), "root_3d": np.empty((num_frames, 3), np.float32),
-           "keypoints_2d": np.empty((num_frames, 17, 2), np.float32),
-           **{key: np.empty(num_frames, np.int64) for key in ("subject_idx", "action_idx", "camera_idx")}}
+    out = {
+        "poses_3d": np.empty((num_frames, 17, 3), np.float32),
+        "root_3d": np.empty((num_frames, 3), np.float32),
+        "keypoints_2d": np.empty((num_frames, 17, 2), np.float32),
+        **{key: np.empty(num_frames, np.int64) for key in ("subject_idx", "action_idx", "camera_idx")},
+    }
     start = 0
     for seq, size in zip(chosen, sizes):
         rows = slice(start, start + size)
@@ -115,9 +118,14 @@ def build_poseset(raw: RawDataset, subjects: tuple[str, ...], table: CameraTable
         out["action_idx"][rows] = raw.actions.index(seq.action)
         out["camera_idx"][rows] = np.repeat(rigs[seq.subject].rows, seq.positions_world.shape[0])
         start += size
-    return PoseSet(**{key: torch.from_numpy(value) for key, value in out.items()}, subjects=raw.subjects,
-                   actions=raw.actions, intrinsic_norm=torch.from_numpy(table.intrinsic_norm), is_h36m=raw.is_h36m,
-                   camera_names=table.names)
+    return PoseSet(
+        **{key: torch.from_numpy(value) for key, value in out.items()},
+        subjects=raw.subjects,
+        actions=raw.actions,
+        intrinsic_norm=torch.from_numpy(table.intrinsic_norm),
+        is_h36m=raw.is_h36m,
+        camera_names=table.names,
+    )
 
 
 def _fill_3d(out: dict[str, np.ndarray], rows: slice, seq: Sequence, rig: _Rig) -> None:

@@ -1,4 +1,5 @@
 """The one in-memory form of a dataset split: float32 tensors plus per-frame indices."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -50,8 +51,11 @@ class PoseSet:
 
     def to(self, device: torch.device | str) -> PoseSet:
         """A copy with every tensor on device."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
         return replace(self, **moved)
 
 

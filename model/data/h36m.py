@@ -4,6 +4,7 @@ A directory holding data_3d_h36m.npz (positions_3d: subject -> action -> [T, 32|
 metres) and data_2d_h36m_<keypoints>.npz (positions_2d: subject -> action -> 4 per-camera arrays
 [T2, 17, 2] pixels, or DiffPose's *_gmm files [T2, 17, K, 5]; optional metadata).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,21 +23,35 @@ def read_h36m(directory: Path, keypoints: str) -> RawDataset:
     """Read and validate a VideoPose3D Human3.6M directory for one 2D keypoint source (gt, cpn_ft_h36m_dbb, ...)."""
     path_3d, path_2d = directory / FILE_3D, directory / f"data_2d_h36m_{keypoints}.npz"
     with open_npz(path_3d) as npz:
-        positions_3d = as_dict(read_entry(npz, path_3d, "positions_3d"), path_3d, "positions_3d",
-                               what="a dict subject -> action -> array")
+        positions_3d = as_dict(
+            read_entry(npz, path_3d, "positions_3d"), path_3d, "positions_3d", what="a dict subject -> action -> array"
+        )
     with open_npz(path_2d) as npz:
-        positions_2d = as_dict(read_entry(npz, path_2d, "positions_2d"), path_2d, "positions_2d",
-                               what="a dict subject -> action -> list of 4 camera arrays")
+        positions_2d = as_dict(
+            read_entry(npz, path_2d, "positions_2d"),
+            path_2d,
+            "positions_2d",
+            what="a dict subject -> action -> list of 4 camera arrays",
+        )
         if "metadata" in npz:
             _check_metadata(read_entry(npz, path_2d, "metadata"), path_2d)
     for subject in positions_3d:
         if subject not in SUBJECTS:
-            raise PoseDiffError(where(path_3d, "positions_3d", str(subject)),
-                                f"a subject with built-in cameras ({', '.join(SUBJECTS)})", "a subject with no cameras")
+            raise PoseDiffError(
+                where(path_3d, "positions_3d", str(subject)),
+                f"a subject with built-in cameras ({', '.join(SUBJECTS)})",
+                "a subject with no cameras",
+            )
     cameras = {subject: h36m_cameras(subject) for subject in positions_3d}
     sequences = read_sequences(positions_3d, positions_2d, {s: len(c) for s, c in cameras.items()}, path_3d, path_2d)
-    return RawDataset(name=f"h36m-{keypoints}", sources=(path_3d, path_2d), sequences=sequences,
-                      cameras=cameras, default_splits=DEFAULT_SPLITS, is_h36m=True)
+    return RawDataset(
+        name=f"h36m-{keypoints}",
+        sources=(path_3d, path_2d),
+        sequences=sequences,
+        cameras=cameras,
+        default_splits=DEFAULT_SPLITS,
+        is_h36m=True,
+    )
 
 
 def _check_metadata(metadata: object, path: Path) -> None:

@@ -1,4 +1,5 @@
 """load_splits: the one entry point from a DataConfig to train / validation / test PoseSets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,6 +21,7 @@ def load_splits(cfg: DataConfig) -> Splits:
     if cfg.path is None:
         # lazy: generating is the synthetic module's job
         from model.synthetic import default_dataset_path
+
         path = Path(default_dataset_path())
     else:
         path = Path(cfg.path).expanduser()
@@ -27,8 +29,13 @@ def load_splits(cfg: DataConfig) -> Splits:
     subjects = resolve_splits(raw, cfg)
     table = camera_table(raw.cameras)
     train, val, test = (build_poseset(raw, names, table) for names in subjects)
-    return Splits(train=train, val=val, test=test, name=raw.name,
-                  fingerprint=fingerprint(raw, subjects, cfg.keypoints if raw.is_h36m else ""))
+    return Splits(
+        train=train,
+        val=val,
+        test=test,
+        name=raw.name,
+        fingerprint=fingerprint(raw, subjects, cfg.keypoints if raw.is_h36m else ""),
+    )
 
 
 def read_dataset(path: Path, keypoints: str) -> RawDataset:
@@ -36,8 +43,11 @@ def read_dataset(path: Path, keypoints: str) -> RawDataset:
     if path.is_dir():
         return read_h36m(path, keypoints)
     if not path.exists():
-        raise PoseDiffError(f"data.path: {path}", "a custom .npz file or a directory with Human3.6M's "
-                            f"{FILE_3D}", "no such file or directory")
+        raise PoseDiffError(
+            f"data.path: {path}",
+            f"a custom .npz file or a directory with Human3.6M's {FILE_3D}",
+            "no such file or directory",
+        )
     if path.name == FILE_3D:
         return read_h36m(path.parent, keypoints)
     return read_custom(path)
@@ -45,22 +55,33 @@ def read_dataset(path: Path, keypoints: str) -> RawDataset:
 
 def resolve_splits(raw: RawDataset, cfg: DataConfig) -> tuple[tuple[str, ...], ...]:
     """(train, val, test) subjects: cfg's where set, else the dataset's defaults; checked and disjoint."""
-    chosen = [given if given is not None else default
-              for given, default in zip((cfg.train_subjects, cfg.val_subjects, cfg.test_subjects), raw.default_splits)]
+    chosen = [
+        given if given is not None else default
+        for given, default in zip((cfg.train_subjects, cfg.val_subjects, cfg.test_subjects), raw.default_splits)
+    ]
     source = raw.sources[0]
     for name, subjects in zip(SPLIT_NAMES, chosen):
         unknown = [s for s in subjects if s not in raw.subjects]
         if unknown:
-            raise PoseDiffError(f"{source}: data.{name}_subjects", f"subjects of the dataset ({', '.join(raw.subjects)})",
-                                ", ".join(unknown))
+            raise PoseDiffError(
+                f"{source}: data.{name}_subjects",
+                f"subjects of the dataset ({', '.join(raw.subjects)})",
+                ", ".join(unknown),
+            )
         if not subjects and name != "test":
-            raise PoseDiffError(f"{source}: data.{name}_subjects", "at least one subject",
-                                f"none (dataset subjects: {', '.join(raw.subjects)})")
+            raise PoseDiffError(
+                f"{source}: data.{name}_subjects",
+                "at least one subject",
+                f"none (dataset subjects: {', '.join(raw.subjects)})",
+            )
     for i, j in ((0, 1), (0, 2), (1, 2)):
         shared = sorted(set(chosen[i]) & set(chosen[j]))
         if shared:
-            raise PoseDiffError(f"{source}: data.{SPLIT_NAMES[j]}_subjects",
-                                f"subjects not also in data.{SPLIT_NAMES[i]}_subjects", ", ".join(shared))
+            raise PoseDiffError(
+                f"{source}: data.{SPLIT_NAMES[j]}_subjects",
+                f"subjects not also in data.{SPLIT_NAMES[i]}_subjects",
+                ", ".join(shared),
+            )
     return tuple(tuple(c) for c in chosen)
 
 

@@ -2,6 +2,7 @@
 
 Every message names the file and the key path inside it (``positions_2d/S1/Walking/camera 2``).
 """
+
 from __future__ import annotations
 
 import pickle
@@ -43,12 +44,20 @@ def open_npz(path: Path) -> NpzFile:
 def read_entry(npz: Mapping[str, Any], path: Path, key: str) -> Any:
     """One top-level entry: a plain array, or the object a 0-d object array holds (a pickled dict)."""
     if key not in npz:
-        raise PoseDiffError(where(path, key), "the key to be present",
-                            f"missing key (keys: {', '.join(sorted(npz)) or 'none'})")
+        raise PoseDiffError(
+            where(path, key), "the key to be present", f"missing key (keys: {', '.join(sorted(npz)) or 'none'})"
+        )
     try:
         value = npz[key]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ImportError,
-            AttributeError) as exc:
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        ImportError,
+        AttributeError,
+    ) as exc:
         raise PoseDiffError(where(path, key), "a readable array", f"{type(exc).__name__}: {exc}") from None
     return value.item() if value.dtype == object and value.ndim == 0 else value
 

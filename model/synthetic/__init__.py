@@ -5,6 +5,7 @@ virtual cameras project the joints with the VideoPose3D camera model and a detec
 model perturbs the 2D. Deterministic for a seed. For running and testing everything: its numbers
 are not Human3.6M numbers.
 """
+
 from model.io import cache_dir
 from model.synthetic.writer import (
     GENERATOR_VERSION,

@@ -6,6 +6,7 @@ the textbook sagittal-plane curves (Winter 2009): hip flexion ~ cosine of the ga
 flexion with a loading bump after heel strike and a swing peak at ~70% of the cycle, arms
 swinging against the ipsilateral leg.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,9 +41,14 @@ def plateaus(t: np.ndarray, period_s: float, rng: np.random.Generator, sharpness
 def _upright(t: np.ndarray, rng: np.random.Generator, sway: float = 1.0) -> dict[str, np.ndarray]:
     """Quiet standing: postural sway, weight shifts, relaxed arms, looking around."""
     shift = smooth_noise(t, rng, 2.5 * sway, 0.25)  # weight shift, degrees
-    a = {"pelvis_roll": shift, "r_hip_abd": 3 + shift, "l_hip_abd": 3 - shift,
-         "spine_flex": 3 + smooth_noise(t, rng, 1.5 * sway, 0.3),
-         "neck_twist": smooth_noise(t, rng, 15 * sway, 0.2), "neck_flex": 5 + smooth_noise(t, rng, 5 * sway, 0.2)}
+    a = {
+        "pelvis_roll": shift,
+        "r_hip_abd": 3 + shift,
+        "l_hip_abd": 3 - shift,
+        "spine_flex": 3 + smooth_noise(t, rng, 1.5 * sway, 0.3),
+        "neck_twist": smooth_noise(t, rng, 15 * sway, 0.2),
+        "neck_flex": 5 + smooth_noise(t, rng, 5 * sway, 0.2),
+    }
     for side in "rl":
         a[f"{side}_hip_flex"] = 2 + smooth_noise(t, rng, 2 * sway)
         a[f"{side}_knee_flex"] = 4 + np.abs(smooth_noise(t, rng, 3 * sway))
@@ -52,8 +58,15 @@ def _upright(t: np.ndarray, rng: np.random.Generator, sway: float = 1.0) -> dict
     return a
 
 
-def _gait(t: np.ndarray, rng: np.random.Generator, cadence_hz: float, hip_amp: float, knee_swing: float,
-          arm_amp: float, elbow: float) -> dict[str, np.ndarray]:
+def _gait(
+    t: np.ndarray,
+    rng: np.random.Generator,
+    cadence_hz: float,
+    hip_amp: float,
+    knee_swing: float,
+    arm_amp: float,
+    elbow: float,
+) -> dict[str, np.ndarray]:
     """Walking/running joint angles: opposite arm-leg swing, knee flexion in the swing phase."""
     phase = 2 * np.pi * cadence_hz * t + rng.uniform(0, 2 * np.pi)
     a: dict[str, np.ndarray] = {}
@@ -181,8 +194,14 @@ def bending(t: np.ndarray, height_m: float, rng: np.random.Generator) -> Motion:
 
 
 ACTIVITIES: dict[str, Activity] = {
-    "Walking": walking, "Jogging": jogging, "Standing": standing, "Turning": turning,
-    "Sitting": sitting, "Squatting": squatting, "Waving": waving, "Bending": bending,
+    "Walking": walking,
+    "Jogging": jogging,
+    "Standing": standing,
+    "Turning": turning,
+    "Sitting": sitting,
+    "Squatting": squatting,
+    "Waving": waving,
+    "Bending": bending,
 }
 
 

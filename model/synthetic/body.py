@@ -3,6 +3,7 @@
 World frame: z up (floor z = 0), metres. Body frame (rest pose): x forward, y to the body's left,
 z up; standing upright, legs straight, arms hanging at the sides.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,8 +67,9 @@ def subject_heights_m(num_subjects: int, rng: np.random.Generator) -> np.ndarray
     return rng.permutation(grid) + jitter
 
 
-def forward_kinematics(body: Body, root_rotation: np.ndarray, bone_rotation: np.ndarray,
-                       root_position: np.ndarray) -> np.ndarray:
+def forward_kinematics(
+    body: Body, root_rotation: np.ndarray, bone_rotation: np.ndarray, root_position: np.ndarray
+) -> np.ndarray:
     """Joint positions [T, 17, 3] metres, world frame.
 
     root_rotation: [T, 3, 3] body-to-world rotation of the root; bone_rotation: [T, 17, 3, 3]

@@ -1,4 +1,5 @@
 """Virtual cameras around the capture volume and a 2D-detector noise model, in pixels."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,7 @@ from model.camera import (
 
 RES_PX = 1000
 # Per-joint detector noise std, pixels: steady torso, heavier at the extremities (wrists, ankles).
-NOISE_STD_PX = np.array([2.0, 2.5, 3.5, 5.5, 2.5, 3.5, 5.5, 2.5, 2.5, 2.5, 3.0,
-                         3.0, 4.0, 6.0, 3.0, 4.0, 6.0])
+NOISE_STD_PX = np.array([2.0, 2.5, 3.5, 5.5, 2.5, 3.5, 5.5, 2.5, 2.5, 2.5, 3.0, 3.0, 4.0, 6.0, 3.0, 4.0, 6.0])
 NOISE_CORRELATION = 0.6  # AR(1) coefficient between consecutive frames
 OUTLIER_RATE = 0.02  # fraction of joint-frames thrown far off
 OUTLIER_PX = (20.0, 60.0)
@@ -57,7 +57,8 @@ def camera_intrinsics(num_cameras: int, rng: np.random.Generator) -> np.ndarray:
     f ~ 1150 px, principal point near the centre, small distortion (shared by every subject, as in
     Human3.6M where only the extrinsics change between sessions)."""
     focal = rng.uniform(1140.0, 1160.0, (num_cameras, 1)) + np.stack(
-        [np.zeros(num_cameras), rng.uniform(-2.0, 2.0, num_cameras)], -1)
+        [np.zeros(num_cameras), rng.uniform(-2.0, 2.0, num_cameras)], -1
+    )
     principal = RES_PX / 2 + rng.uniform(-10.0, 10.0, (num_cameras, 2))
     radial = rng.uniform([-0.05, -0.02, -0.005], [0.05, 0.02, 0.005], (num_cameras, 3))
     tangential = rng.uniform(-0.001, 0.001, (num_cameras, 2))
@@ -73,8 +74,16 @@ def camera_rig(intrinsics: np.ndarray, rng: np.random.Generator) -> list[Camera]
         distance_m = rng.uniform(4.5, 5.5)
         centre = np.array([distance_m * np.cos(azimuth), distance_m * np.sin(azimuth), rng.uniform(1.3, 1.9)])
         target = np.array([*rng.uniform(-0.2, 0.2, 2), rng.uniform(0.8, 1.0)])
-        cameras.append(Camera(id=f"cam{k + 1}", res_w=RES_PX, res_h=RES_PX, intrinsic=intrinsic,
-                              orientation=look_at_orientation(centre, target), translation=centre))
+        cameras.append(
+            Camera(
+                id=f"cam{k + 1}",
+                res_w=RES_PX,
+                res_h=RES_PX,
+                intrinsic=intrinsic,
+                orientation=look_at_orientation(centre, target),
+                translation=centre,
+            )
+        )
     return cameras
 
 
@@ -101,5 +110,11 @@ def detector_noise_px(num_frames: int, rng: np.random.Generator) -> np.ndarray:
 
 def camera_record(camera: Camera) -> dict[str, Any]:
     """The custom format's camera dict (docs/data.md): id, res_w, res_h, intrinsic, orientation, translation."""
-    return {"id": camera.id, "res_w": camera.res_w, "res_h": camera.res_h,
-            "intrinsic": camera.intrinsic, "orientation": camera.orientation, "translation": camera.translation}
+    return {
+        "id": camera.id,
+        "res_w": camera.res_w,
+        "res_h": camera.res_h,
+        "intrinsic": camera.intrinsic,
+        "orientation": camera.orientation,
+        "translation": camera.translation,
+    }

@@ -3,6 +3,7 @@
 Angles are in degrees with anatomical signs: flexion forward, abduction away from the midline,
 internal rotation positive; the sided degrees of freedom are named ``r_*`` / ``l_*``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,16 +15,27 @@ from model.synthetic.body import Body, forward_kinematics
 
 # Degrees of freedom and their anatomical range of motion, degrees (AAOS normal values, narrowed).
 _SIDED_LIMITS_DEG: dict[str, tuple[float, float]] = {
-    "hip_flex": (-25.0, 125.0), "hip_abd": (-20.0, 45.0), "hip_rot": (-35.0, 35.0),
+    "hip_flex": (-25.0, 125.0),
+    "hip_abd": (-20.0, 45.0),
+    "hip_rot": (-35.0, 35.0),
     "knee_flex": (0.0, 140.0),
-    "shoulder_flex": (-50.0, 170.0), "shoulder_abd": (-10.0, 160.0), "shoulder_rot": (-90.0, 70.0),
+    "shoulder_flex": (-50.0, 170.0),
+    "shoulder_abd": (-10.0, 160.0),
+    "shoulder_rot": (-90.0, 70.0),
     "elbow_flex": (0.0, 145.0),
 }
 LIMITS_DEG: dict[str, tuple[float, float]] = {
-    "pelvis_tilt": (-15.0, 70.0), "pelvis_roll": (-10.0, 10.0),
-    "spine_flex": (-20.0, 50.0), "spine_lat": (-20.0, 20.0), "spine_twist": (-25.0, 25.0),
-    "thorax_flex": (-15.0, 40.0), "thorax_lat": (-15.0, 15.0), "thorax_twist": (-20.0, 20.0),
-    "neck_flex": (-40.0, 50.0), "neck_twist": (-60.0, 60.0), "head_flex": (-20.0, 25.0),
+    "pelvis_tilt": (-15.0, 70.0),
+    "pelvis_roll": (-10.0, 10.0),
+    "spine_flex": (-20.0, 50.0),
+    "spine_lat": (-20.0, 20.0),
+    "spine_twist": (-25.0, 25.0),
+    "thorax_flex": (-15.0, 40.0),
+    "thorax_lat": (-15.0, 15.0),
+    "thorax_twist": (-20.0, 20.0),
+    "neck_flex": (-40.0, 50.0),
+    "neck_twist": (-60.0, 60.0),
+    "head_flex": (-20.0, 25.0),
     **{f"{side}_{name}": lim for side in "rl" for name, lim in _SIDED_LIMITS_DEG.items()},
 }
 FEET = (3, 6)
@@ -72,8 +84,9 @@ def bone_rotations(a: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
         # flexion about the lateral axis, abduction about the forward axis, rotation about the bone
         R[:, thigh] = rot(1, -g["hip_flex"]) @ rot(0, sign * g["hip_abd"]) @ rot(2, -sign * g["hip_rot"])
         R[:, shank] = rot(1, g["knee_flex"])
-        R[:, upper_arm] = (rot(1, -g["shoulder_flex"]) @ rot(0, sign * g["shoulder_abd"])
-                           @ rot(2, -sign * g["shoulder_rot"]))
+        R[:, upper_arm] = (
+            rot(1, -g["shoulder_flex"]) @ rot(0, sign * g["shoulder_abd"]) @ rot(2, -sign * g["shoulder_rot"])
+        )
         R[:, forearm] = rot(1, -g["elbow_flex"])
     R[:, 7] = rot(1, a["spine_flex"]) @ rot(0, a["spine_lat"]) @ rot(2, a["spine_twist"])
     R[:, 8] = rot(1, a["thorax_flex"]) @ rot(0, a["thorax_lat"]) @ rot(2, a["thorax_twist"])
@@ -92,8 +105,9 @@ def gaussian_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return windows @ kernel
 
 
-def root_path_xy(motion: Motion, yaw_rad: np.ndarray, feet_xy: np.ndarray, fps: float,
-                 rng: np.random.Generator) -> np.ndarray:
+def root_path_xy(
+    motion: Motion, yaw_rad: np.ndarray, feet_xy: np.ndarray, fps: float, rng: np.random.Generator
+) -> np.ndarray:
     """[T, 2] root position on the floor, metres, near the capture-volume centre (origin).
 
     Locomotion integrates speed along the heading; otherwise the root moves so that the feet's

@@ -1,4 +1,5 @@
 """Generate the synthetic dataset and write it in the custom single-file format (docs/data.md)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,11 @@ def split_subjects(subjects: list[str]) -> dict[str, list[str]]:
     num_test = max(1, round(len(subjects) * 2 / 7))
     num_val = max(1, round(len(subjects) / 7))
     num_train = len(subjects) - num_test - num_val
-    return {"train": subjects[:num_train], "val": subjects[num_train:num_train + num_val],
-            "test": subjects[num_train + num_val:]}
+    return {
+        "train": subjects[:num_train],
+        "val": subjects[num_train : num_train + num_val],
+        "test": subjects[num_train + num_val :],
+    }
 
 
 def subject_sequences(body: Body, num_frames: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -40,14 +44,18 @@ def subject_sequences(body: Body, num_frames: int, rng: np.random.Generator) -> 
 
 
 def _check(num_subjects: int, minutes: float, num_cameras: int) -> None:
-    for key, ok, expected, found in (("num_subjects", num_subjects >= 3, "an integer >= 3", num_subjects),
-                                     ("minutes", minutes > 0, "a number > 0", minutes),
-                                     ("num_cameras", num_cameras >= 1, "an integer >= 1", num_cameras)):
+    for key, ok, expected, found in (
+        ("num_subjects", num_subjects >= 3, "an integer >= 3", num_subjects),
+        ("minutes", minutes > 0, "a number > 0", minutes),
+        ("num_cameras", num_cameras >= 1, "an integer >= 1", num_cameras),
+    ):
         if not ok:
             raise PoseDiffError(f"synthetic data: {key}", expected, repr(found))
 
 
-def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_cameras: int = 4) -> dict[str, dict[str, Any]]:
+def build(
+    seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_cameras: int = 4
+) -> dict[str, dict[str, Any]]:
     """The dataset as the four custom-format dicts: positions_3d, positions_2d, cameras, metadata."""
     _check(num_subjects, minutes, num_cameras)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(num_subjects + 1)]
@@ -61,22 +69,31 @@ def build(seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_camera
         rig = camera_rig(intrinsics, rng)
         sequences = subject_sequences(body, num_frames, rng)
         positions_3d[subject] = {a: pos.astype(np.float32) for a, pos in sequences.items()}
-        positions_2d[subject] = {a: [(project_px(pos, cam) + detector_noise_px(num_frames, rng)).astype(np.float32)
-                                     for cam in rig] for a, pos in sequences.items()}
+        positions_2d[subject] = {
+            a: [(project_px(pos, cam) + detector_noise_px(num_frames, rng)).astype(np.float32) for cam in rig]
+            for a, pos in sequences.items()
+        }
         cameras[subject] = [camera_record(cam) for cam in rig]
     metadata = {
-        "num_joints": NUM_JOINTS, "keypoints_symmetry": [list(JOINTS_LEFT), list(JOINTS_RIGHT)], "fps": FPS,
-        "splits": split_subjects(subjects), "generator_version": GENERATOR_VERSION, "seed": seed,
+        "num_joints": NUM_JOINTS,
+        "keypoints_symmetry": [list(JOINTS_LEFT), list(JOINTS_RIGHT)],
+        "fps": FPS,
+        "splits": split_subjects(subjects),
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
         "subject_height_m": {s: round(float(h), 4) for s, h in zip(subjects, heights)},
-        "description": (f"posediff-study synthetic motion v{GENERATOR_VERSION}, seed {seed}: procedural "
-                        f"joint-angle activities ({', '.join(ACTIVITIES)}) on {num_subjects} body sizes, "
-                        f"{num_cameras} virtual cameras, detector-like 2D noise. Not Human3.6M."),
+        "description": (
+            f"posediff-study synthetic motion v{GENERATOR_VERSION}, seed {seed}: procedural "
+            f"joint-angle activities ({', '.join(ACTIVITIES)}) on {num_subjects} body sizes, "
+            f"{num_cameras} virtual cameras, detector-like 2D noise. Not Human3.6M."
+        ),
     }
     return {"positions_3d": positions_3d, "positions_2d": positions_2d, "cameras": cameras, "metadata": metadata}
 
 
-def generate(out_path: str | Path, seed: int = 0, num_subjects: int = 7, minutes: float = 1.0,
-             num_cameras: int = 4) -> Path:
+def generate(
+    out_path: str | Path, seed: int = 0, num_subjects: int = 7, minutes: float = 1.0, num_cameras: int = 4
+) -> Path:
     """Write the synthetic dataset to out_path (.npz, custom format) and return the path."""
     out = Path(out_path)
     data: dict[str, Any] = build(seed, num_subjects, minutes, num_cameras)  # Any: np.savez takes the dicts

@@ -3,6 +3,7 @@
 Each command group lives in its own module of `study/cli/` and is registered here. User errors
 (:class:`model.errors.PoseDiffError`) print one line on stderr and exit 2.
 """
+
 from __future__ import annotations
 
 import sys

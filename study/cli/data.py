@@ -1,8 +1,8 @@
 """`posediff-study data`: generate the synthetic default dataset, inspect any dataset file."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -27,7 +27,7 @@ def synth(
 @data_app.command("inspect")
 def inspect(
     path: Path = typer.Argument(..., help="A custom-format .npz or a Human3.6M (VideoPose3D) folder."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw skeletons to this PNG."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw skeletons to this PNG."),
 ) -> None:
     """Summarise a dataset: subjects, actions, frames, cameras, bone lengths (and a plot)."""
     from rich.console import Console

@@ -1,18 +1,20 @@
 """`posediff-study run --space FILE`: validate the spec, then run the study on Ray Tune + Optuna."""
+
 from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.live import Live
 
-from study.tune.live import StudyProgress, progress_line, render_progress
 from study.results.storage import STORAGE_ENV, redact_url
 from study.spec.study_spec import StudySpec, load_spec
+from study.tune.live import StudyProgress, progress_line, render_progress
 
 if TYPE_CHECKING:  # Ray and torch load only when a study runs (keeps every other command fast)
     from study.tune.callbacks import View
@@ -30,9 +32,11 @@ def _empty(spec: StudySpec) -> StudyProgress:
 def progress_view(spec: StudySpec, quiet: bool) -> Iterator[View]:
     """A rich live view of the study, or (quiet) one log line per trial event."""
     if quiet:
+
         def log(snapshot: StudyProgress, event: str | None) -> None:
             if event is not None:
                 console.print(f"{event} | {progress_line(snapshot)}", markup=False, highlight=False)
+
         yield log
         return
     with Live(render_progress(_empty(spec)), console=console, refresh_per_second=2) as live:
@@ -52,20 +56,28 @@ def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
     console.print(f"dashboard: optuna-dashboard {storage}", markup=False)
     if not outcome.finished:
         again = " --storage <the same URL>" if options.storage_url else ""  # never the password
-        console.print(f"study not finished; continue with: posediff-study run --space {space} "
-                      f"--out {outcome.run_dir}{again} --resume", markup=False)
+        console.print(
+            f"study not finished; continue with: posediff-study run --space {space} "
+            f"--out {outcome.run_dir}{again} --resume",
+            markup=False,
+        )
 
 
 def run_command(
     space: Path = typer.Option(..., "--space", help="Study spec YAML (see searchspaces/)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Result folder (default: runs/<study name>)."),
+    out: Path | None = typer.Option(None, "--out", help="Result folder (default: runs/<study name>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of the same study."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto | ray://host:port | ip:port."),
-    storage: Optional[str] = typer.Option(
-        None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
-        help="Optuna RDB URL (default: journal file); the environment variable keeps a password off the command line."),
-    storage_path: Optional[str] = typer.Option(None, "--storage-path",
-                                               help="Ray storage every node reaches (NFS path or s3://...)."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster: auto | ray://host:port | ip:port."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        envvar=STORAGE_ENV,
+        show_envvar=True,
+        help="Optuna RDB URL (default: journal file); the environment variable keeps a password off the command line.",
+    ),
+    storage_path: str | None = typer.Option(
+        None, "--storage-path", help="Ray storage every node reaches (NFS path or s3://...)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="One log line per trial event instead of a live view."),
 ) -> None:
     """Run a study: Optuna samples and prunes, Ray Tune places trials, Parquet records every epoch."""

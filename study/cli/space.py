@@ -1,4 +1,5 @@
 """`posediff-study check-space FILE`: validate a study spec and print its resolved search space."""
+
 from __future__ import annotations
 
 import json

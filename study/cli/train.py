@@ -1,4 +1,5 @@
 """`posediff-study train` (one configuration, no Ray) and `posediff-study evaluate` (a saved lifter)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +9,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -16,8 +17,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.config import (SamplerConfig, TrialConfig, allowed_values, check_ranges, coerce, field_types,
-                          to_nested_dict, trial_config)
+from model.config import (
+    SamplerConfig,
+    TrialConfig,
+    allowed_values,
+    check_ranges,
+    coerce,
+    field_types,
+    to_nested_dict,
+    trial_config,
+)
 from model.errors import PoseDiffError
 from study.spec.yaml_file import read_yaml
 
@@ -31,17 +40,23 @@ _FLAG_NAMES = {"name": "--sampler", "num_steps": "--steps", "num_hypotheses": "-
 
 def sampler_flags() -> dict[str, str]:
     """Dotted key -> ``evaluate`` flag for every field of :class:`SamplerConfig` (``sampler.S_churn`` -> ``--s-churn``)."""
-    return {f"sampler.{f.name}": _FLAG_NAMES.get(f.name, "--" + f.name.lower().replace("_", "-"))
-            for f in dataclasses.fields(SamplerConfig)}
+    return {
+        f"sampler.{f.name}": _FLAG_NAMES.get(f.name, "--" + f.name.lower().replace("_", "-"))
+        for f in dataclasses.fields(SamplerConfig)
+    }
 
 
 def _sampler_option(key: str, flag: str) -> inspect.Parameter:
     """One keyword-only Typer option overriding ``key`` (None: keep the checkpoint's value)."""
     choices = allowed_values(key)
-    hint = {int: Optional[int], float: Optional[float]}.get(field_types()[key], Optional[str])  # Literal: str
+    hint = {int: int | None, float: float | None}.get(field_types()[key], str | None)  # Literal: str
     help_text = f"Override {key}" + (f" ({' | '.join(map(str, choices))})." if choices else ".")
-    return inspect.Parameter(key.replace(".", "_"), inspect.Parameter.KEYWORD_ONLY, annotation=hint,
-                             default=typer.Option(None, flag, help=help_text))
+    return inspect.Parameter(
+        key.replace(".", "_"),
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=hint,
+        default=typer.Option(None, flag, help=help_text),
+    )
 
 
 def with_sampler_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -49,8 +64,9 @@ def with_sampler_options(command: Callable[..., None]) -> Callable[..., None]:
     signature = inspect.signature(command)
     extra = [_sampler_option(key, flag) for key, flag in sampler_flags().items()]
     names = {p.name for p in extra}  # idempotent: main() may register the commands again in one process
-    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD
-              and p.name not in names]
+    params = [
+        p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD and p.name not in names
+    ]
     command.__signature__ = signature.replace(parameters=params + extra)  # type: ignore[attr-defined]
     return command
 
@@ -75,7 +91,7 @@ def with_overrides(cfg: TrialConfig, overrides: dict[str, Any], where: str = "co
     return cfg
 
 
-def _set_threads(threads: Optional[int]) -> None:
+def _set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads or os.cpu_count() or 1)
@@ -83,10 +99,10 @@ def _set_threads(threads: Optional[int]) -> None:
 
 def train_command(
     config: Path = typer.Option(..., "--config", help="Nested trial-config YAML (see configs/lifter.yaml)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the synthetic dataset)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override train.epochs."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/train-<timestamp>)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads (default: all CPUs)."),
+    data: str | None = typer.Option(None, "--data", help="Dataset path (default: the synthetic dataset)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Override train.epochs."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/train-<timestamp>)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: all CPUs)."),
 ) -> None:
     """Train one configuration without Ray: metrics.jsonl, config.yaml and lifter.pt under --out."""
     from model.data import load_splits
@@ -99,8 +115,14 @@ def train_command(
     (out / "config.yaml").write_text(yaml.safe_dump(to_nested_dict(cfg), sort_keys=False))
     splits = load_splits(cfg.data)
     (out / "metrics.jsonl").write_text("")
-    with Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("epoch"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("train", total=cfg.train.epochs, info="fitting prior")
 
         def on_epoch(m: EpochMetrics, checkpoint: Any) -> None:
@@ -108,8 +130,11 @@ def train_command(
                 f.write(json.dumps(dataclasses.asdict(m)) + "\n")
             if m.epoch % cfg.train.checkpoint_every == 0 or m.epoch == cfg.train.epochs:
                 checkpoint(out / "lifter.pt")
-            progress.update(task, completed=m.epoch, info=f"loss {m.train_loss:.4f}  val MPJPE "
-                            f"{m.val_mpjpe_mm:.1f} mm  {m.samples_per_s:,.0f} samples/s")
+            progress.update(
+                task,
+                completed=m.epoch,
+                info=f"loss {m.train_loss:.4f}  val MPJPE {m.val_mpjpe_mm:.1f} mm  {m.samples_per_s:,.0f} samples/s",
+            )
 
         result = fit(cfg, splits, on_epoch=on_epoch)
     last = result.epochs[-1]
@@ -117,17 +142,18 @@ def train_command(
 
 
 def evaluate_command(
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="A lifter.pt written by train or a study."),
-    run: Optional[Path] = typer.Option(None, "--run", help="A study folder: sweep its top trials (with --space)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A lifter.pt written by train or a study."),
+    run: Path | None = typer.Option(None, "--run", help="A study folder: sweep its top trials (with --space)."),
     top: int = typer.Option(3, "--top", help="With --run: how many of the best complete trials to re-evaluate."),
-    space: Optional[Path] = typer.Option(None, "--space", help="With --run: a sampler-sweep YAML "
-                                         "(see searchspaces/sampler_sweep.yaml)."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --run: Ray cluster (default: local Ray)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
+    space: Path | None = typer.Option(
+        None, "--space", help="With --run: a sampler-sweep YAML (see searchspaces/sampler_sweep.yaml)."
+    ),
+    address: str | None = typer.Option(None, "--address", help="With --run: Ray cluster (default: local Ray)."),
+    data: str | None = typer.Option(None, "--data", help="Dataset path (default: the checkpoint's)."),
     split: str = typer.Option("test", "--split", help="val | test"),
     batch_size: int = typer.Option(1024, "--batch-size"),
     seed: int = typer.Option(0, "--seed"),
-    threads: Optional[int] = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     **sampler_options: Any,
 ) -> None:
@@ -159,8 +185,13 @@ def evaluate_command(
         Console().print(result_table(result, split))
 
 
-def _check_mode(checkpoint: Optional[Path], run: Optional[Path], space: Optional[Path], address: Optional[str],
-                single: dict[str, Any]) -> None:
+def _check_mode(
+    checkpoint: Path | None,
+    run: Path | None,
+    space: Path | None,
+    address: str | None,
+    single: dict[str, Any],
+) -> None:
     """evaluate: exactly one of --checkpoint / --run; sampler flags only with --checkpoint, sweep flags only with --run."""
     if (checkpoint is None) == (run is None):
         raise PoseDiffError("evaluate", "exactly one of --checkpoint or --run", "both" if checkpoint else "neither")
@@ -171,7 +202,7 @@ def _check_mode(checkpoint: Optional[Path], run: Optional[Path], space: Optional
         raise PoseDiffError("--checkpoint", "--space and --address only with --run", "--space or --address")
 
 
-def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[str], as_json: bool) -> None:
+def sweep_command(run: Path, top: int, space: Path | None, address: str | None, as_json: bool) -> None:
     """`evaluate --run`: study.tune.sweep on Ray; eval rows appended to the study's trials.parquet."""
     from study.report.details import sweep_table
     from study.report.render import print_blocks
@@ -181,14 +212,17 @@ def sweep_command(run: Path, top: int, space: Optional[Path], address: Optional[
     if space is None:
         raise PoseDiffError("--run", "--space FILE (a sampler-sweep YAML)", "no --space")
     sweep = load_sweep(space)
-    outcome = run_sweep(run, sweep, top, address,
-                        on_row=None if as_json else lambda row: console.print(f"{row.trial_id}: done"))
+    outcome = run_sweep(
+        run, sweep, top, address, on_row=None if as_json else lambda row: console.print(f"{row.trial_id}: done")
+    )
     if as_json:
         print(json.dumps({"rows": [dataclasses.asdict(r) for r in outcome.rows], "num_skipped": outcome.num_skipped}))
         return
     table, out = sweep_table(read_trials(run).to_pylist()), Console()  # the report's sweep table, as it now stands
-    out.print(f"{len(outcome.rows)} evaluations written to {run / TRIALS_FILE}, {outcome.num_skipped} already there",
-              markup=False)
+    out.print(
+        f"{len(outcome.rows)} evaluations written to {run / TRIALS_FILE}, {outcome.num_skipped} already there",
+        markup=False,
+    )
     print_blocks([table] if table else [], out)
 
 
@@ -205,8 +239,14 @@ def result_table(result: EvalResult, split: str) -> Table:
     by_action = (result.mpjpe_by_action, result.p_mpjpe_by_action, result.n_mpjpe_by_action)
     for action, num_frames in by_action[0].num_frames.items():
         table.add_row(action, str(num_frames), *(f"{t.per_action_mm[action]:.1f}" for t in by_action))
-    table.add_row("overall", str(result.num_frames), f"{result.mpjpe_mm:.1f}", f"{result.p_mpjpe_mm:.1f}",
-                  f"{result.n_mpjpe_mm:.1f}", style="bold")
+    table.add_row(
+        "overall",
+        str(result.num_frames),
+        f"{result.mpjpe_mm:.1f}",
+        f"{result.p_mpjpe_mm:.1f}",
+        f"{result.n_mpjpe_mm:.1f}",
+        style="bold",
+    )
     table.add_row("oracle best pose", "", f"{result.oracle_pose_mpjpe_mm:.1f}", "", "")
     table.add_row("oracle best joint", "", f"{result.oracle_joint_mpjpe_mm:.1f}", "", "")
     return table

@@ -5,11 +5,12 @@ config, each file the keys its study searched), prints the tables (rich) and wri
 ``report.html`` (plots inline), one CSV per table and the PNG plots under the output folder.
 Selection is on validation only; test figures are shown, never ranked.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console
 
@@ -22,9 +23,11 @@ from study.report.tables import Record, comparison_table, group_cells, matrix_ta
 from study.results.tables import EPOCH_FIELDS, TRIALS_FILE, read_epochs, read_trials, searched_keys
 
 RUNS_ROOT = Path("runs")
-SELECTION_NOTE = ("Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
-                  "subset, and every best / median below uses complete trials only. Test-split figures are "
-                  "evaluated once per trial and never used for selection.")
+SELECTION_NOTE = (
+    "Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
+    "subset, and every best / median below uses complete trials only. Test-split figures are "
+    "evaluated once per trial and never used for selection."
+)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,10 @@ def _summary(data: Studies) -> str:
     for run_dir, study in data.runs:
         rows = [r for r in data.trials if r["study"] == study]
         num_eval = sum(r["kind"] == "eval" for r in rows)
-        parts.append(f"{study} (folder {run_dir.name}: {len(rows) - num_eval} trials"
-                     + (f", {num_eval} sweep evaluations)" if num_eval else ")"))
+        parts.append(
+            f"{study} (folder {run_dir.name}: {len(rows) - num_eval} trials"
+            + (f", {num_eval} sweep evaluations)" if num_eval else ")")
+        )
     return "Studies: " + "; ".join(parts) + "."
 
 
@@ -75,24 +80,45 @@ def _banner(data: Studies) -> list[Block]:
     if not running:
         return []
     count = sum(r["kind"] == "train" and r["status"] == "running" for r in data.trials)
-    return [Paragraph(f"Partial report: {', '.join(running)} still running ({count} trial(s) in flight); "
-                      "the figures will change.", banner=True)]
+    return [
+        Paragraph(
+            f"Partial report: {', '.join(running)} still running ({count} trial(s) in flight); "
+            "the figures will change.",
+            banner=True,
+        )
+    ]
 
 
 def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: str | None = None) -> list[Block]:
     """The whole report, in order, as renderer-neutral blocks."""
     cells, regress = group_cells(data.trials)
     importances, notes = importance_table(list(data.runs), storage_url)
-    blocks: list[Block] = [Heading("posediff-study report", 1), Paragraph(_summary(data)), *_banner(data),
-                           Paragraph(SELECTION_NOTE), Heading("Schedule x sampler comparison"),
-                           matrix_table(cells, regress), comparison_table(cells, regress),
-                           Paragraph(regress_gap_line(cells, regress)), Heading("Marginal effects")]
+    blocks: list[Block] = [
+        Heading("posediff-study report", 1),
+        Paragraph(_summary(data)),
+        *_banner(data),
+        Paragraph(SELECTION_NOTE),
+        Heading("Schedule x sampler comparison"),
+        matrix_table(cells, regress),
+        comparison_table(cells, regress),
+        Paragraph(regress_gap_line(cells, regress)),
+        Heading("Marginal effects"),
+    ]
     marginals = marginal_table(data.trials)
-    blocks.append(marginals if marginals.rows else Paragraph(
-        "None of K, T, N, sampling steps or the EDM parameters varies in these studies."))
-    blocks += [Heading("Parameter importances"), importances, *(Paragraph(n) for n in notes),
-               Heading("Best trials"), best_trials_table(data.trials, data.searched),
-               Heading("Test split"), test_table(cells, regress)]
+    blocks.append(
+        marginals
+        if marginals.rows
+        else Paragraph("None of K, T, N, sampling steps or the EDM parameters varies in these studies.")
+    )
+    blocks += [
+        Heading("Parameter importances"),
+        importances,
+        *(Paragraph(n) for n in notes),
+        Heading("Best trials"),
+        best_trials_table(data.trials, data.searched),
+        Heading("Test split"),
+        test_table(cells, regress),
+    ]
     sweep = sweep_table(data.trials)
     if sweep:
         blocks += [Heading("Test-time sampler sweep"), sweep]
@@ -100,8 +126,9 @@ def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: s
     return blocks
 
 
-def write_report(run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None,
-                 storage_url: str | None = None) -> list[Block]:
+def write_report(
+    run_dirs: Sequence[Path], out_dir: Path, console: Console | None = None, storage_url: str | None = None
+) -> list[Block]:
     """Load, write report.md / report.html / CSVs / PNGs under ``out_dir``, print to ``console``.
     Importances come from each run folder's optuna.journal, or from ``storage_url`` (an Optuna RDB URL)."""
     data = load_studies(run_dirs)

@@ -1,9 +1,12 @@
 """The report's detail tables: marginal effects per parameter, the best trials' configs, and the
 test-time sampler sweep (eval rows beside the training-time rows of the same network)."""
+
 from __future__ import annotations
 
 import re
-from typing import AbstractSet, Any, Sequence
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from typing import Any
 
 import numpy as np
 
@@ -13,12 +16,19 @@ from study.results.tables import PARAM_PREFIX, finite
 
 _EDM = ("edm",)  # the samplers that use a key (SamplerConfig); None: every diffusion trial
 # Parameters whose marginal effect the report shows, with the letter the papers use.
-MARGINALS = (("K", "prior.num_components", None), ("T", "diffusion.num_steps", None),
-             ("N", "sampler.num_hypotheses", None), ("S", "sampler.num_steps", ("ddim", "edm")),
-             ("rho", "sampler.rho", _EDM), ("sigma_min", "sampler.sigma_min", _EDM),
-             ("sigma_max", "sampler.sigma_max", _EDM), ("S_churn", "sampler.S_churn", _EDM),
-             ("S_tmin", "sampler.S_tmin", _EDM), ("S_tmax", "sampler.S_tmax", _EDM),
-             ("S_noise", "sampler.S_noise", _EDM))
+MARGINALS = (
+    ("K", "prior.num_components", None),
+    ("T", "diffusion.num_steps", None),
+    ("N", "sampler.num_hypotheses", None),
+    ("S", "sampler.num_steps", ("ddim", "edm")),
+    ("rho", "sampler.rho", _EDM),
+    ("sigma_min", "sampler.sigma_min", _EDM),
+    ("sigma_max", "sampler.sigma_max", _EDM),
+    ("S_churn", "sampler.S_churn", _EDM),
+    ("S_tmin", "sampler.S_tmin", _EDM),
+    ("S_tmax", "sampler.S_tmax", _EDM),
+    ("S_noise", "sampler.S_noise", _EDM),
+)
 MAX_BINS = 4
 NUM_BEST = 5
 DEFAULTS = {PARAM_PREFIX + key: value for key, value in to_flat_dict(TrialConfig()).items()}
@@ -48,8 +58,11 @@ def marginal_table(trials: Sequence[Record]) -> TableData:
     diffusion = [r for r in trials if r["kind"] == "train" and not is_regress(r)]
     rows = []
     for letter, key, samplers in MARGINALS:
-        with_value = [r for r in diffusion if r.get(PARAM_PREFIX + key) is not None
-                      and (samplers is None or r.get(SAMPLER) in samplers)]
+        with_value = [
+            r
+            for r in diffusion
+            if r.get(PARAM_PREFIX + key) is not None and (samplers is None or r.get(SAMPLER) in samplers)
+        ]
         values = [r[PARAM_PREFIX + key] for r in with_value]
         if len(set(values)) < 2:
             continue
@@ -58,25 +71,44 @@ def marginal_table(trials: Sequence[Record]) -> TableData:
             members = [r for r in with_value if _in_bin(r[PARAM_PREFIX + key], low, high, i == len(parts) - 1)]
             s = summarize(members)
             best = s.best["best_val_mpjpe_mm"] if s.best else None
-            rows.append((f"{letter} ({key})", text, str(s.counts["complete"]), str(s.counts["pruned"]),
-                         fmt_mm(best), fmt_mm(s.median_mm)))
+            rows.append(
+                (
+                    f"{letter} ({key})",
+                    text,
+                    str(s.counts["complete"]),
+                    str(s.counts["pruned"]),
+                    fmt_mm(best),
+                    fmt_mm(s.median_mm),
+                )
+            )
     columns = ("parameter", "value", "complete", "pruned", "best val MPJPE mm", "median val MPJPE mm")
-    return TableData("Marginal effects", columns, tuple(rows), csv_name="marginals",
-                     note="Diffusion trials only (S: DDIM and EDM trials; the EDM parameters: EDM trials); only "
-                          "parameters that vary in these studies; continuous values in at most 4 quantile bins. "
-                          "Best and median over complete trials.")
+    return TableData(
+        "Marginal effects",
+        columns,
+        tuple(rows),
+        csv_name="marginals",
+        note="Diffusion trials only (S: DDIM and EDM trials; the EDM parameters: EDM trials); only "
+        "parameters that vary in these studies; continuous values in at most 4 quantile bins. "
+        "Best and median over complete trials.",
+    )
 
 
-_METRICS = (("status", "status"), ("best val MPJPE mm", "best_val_mpjpe_mm"),
-            ("final val MPJPE mm", "final_val_mpjpe_mm"), ("best val P-MPJPE mm", "best_val_p_mpjpe_mm"),
-            ("full val MPJPE mm", "val_full_mpjpe_mm"), ("epochs run", "epochs_run"), ("NFE per pose", "nfe"))
+_METRICS = (
+    ("status", "status"),
+    ("best val MPJPE mm", "best_val_mpjpe_mm"),
+    ("final val MPJPE mm", "final_val_mpjpe_mm"),
+    ("best val P-MPJPE mm", "best_val_p_mpjpe_mm"),
+    ("full val MPJPE mm", "val_full_mpjpe_mm"),
+    ("epochs run", "epochs_run"),
+    ("NFE per pose", "nfe"),
+)
 
 
 def config_columns(records: Sequence[Record], searched: AbstractSet[str]) -> list[str]:
     """The ``param.*`` columns worth showing for ``records``: the searched keys, then every other key
     that one of them holds away from its trial-config default (fixed by a spec, or forced)."""
     columns = {k for r in records for k in r if k.startswith(PARAM_PREFIX)}
-    first = sorted(c for c in columns if c[len(PARAM_PREFIX):] in searched)
+    first = sorted(c for c in columns if c[len(PARAM_PREFIX) :] in searched)
     rest = sorted(c for c in columns - set(first) if any(r.get(c) != DEFAULTS.get(c) for r in records))
     return first + rest
 
@@ -90,9 +122,14 @@ def best_trials_table(trials: Sequence[Record], searched: AbstractSet[str]) -> T
         rows.append((name, *(cell(r[column]) for r in best)))
     rows += [(key, *(fmt_value(r.get(key)) for r in best)) for key in config_columns(best, searched)]
     columns = ("", *(f"#{i + 1} {r['trial_id']}" for i, r in enumerate(best)))
-    return TableData("Best trials and their configs", columns, tuple(rows), csv_name="best_trials",
-                     note="The searched parameters first, then every other key one of these trials holds away "
-                          "from its default in model/config.py; the keys left out are at their defaults.")
+    return TableData(
+        "Best trials and their configs",
+        columns,
+        tuple(rows),
+        csv_name="best_trials",
+        note="The searched parameters first, then every other key one of these trials holds away "
+        "from its default in model/config.py; the keys left out are at their defaults.",
+    )
 
 
 def source_trial(trial_id: str) -> tuple[str, int]:
@@ -101,14 +138,23 @@ def source_trial(trial_id: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2))) if match else (trial_id, -1)
 
 
-_SWEPT = (SAMPLER, *(PARAM_PREFIX + key for key in ("sampler.num_steps", "sampler.num_hypotheses",
-                                                      "sampler.aggregate")))  # the sweep table's settings
+_SWEPT = (
+    SAMPLER,
+    *(PARAM_PREFIX + key for key in ("sampler.num_steps", "sampler.num_hypotheses", "sampler.aggregate")),
+)  # the sweep table's settings
 
 
 def _sweep_row(source: str, name: str, record: Record) -> tuple[str, ...]:
     val = record["val_full_mpjpe_mm"] if finite(record["val_full_mpjpe_mm"]) else record["final_val_mpjpe_mm"]
-    return (source, name, *(fmt_value(record.get(column)) for column in _SWEPT), fmt_value(record["nfe"]),
-            fmt_mm(val), fmt_mm(record["final_val_p_mpjpe_mm"]), fmt_mm(record["test_mpjpe_mm"]))
+    return (
+        source,
+        name,
+        *(fmt_value(record.get(column)) for column in _SWEPT),
+        fmt_value(record["nfe"]),
+        fmt_mm(val),
+        fmt_mm(record["final_val_p_mpjpe_mm"]),
+        fmt_mm(record["test_mpjpe_mm"]),
+    )
 
 
 def sweep_table(trials: Sequence[Record]) -> TableData | None:
@@ -134,10 +180,24 @@ def sweep_table(trials: Sequence[Record]) -> TableData | None:
             rows.append(_sweep_row(key[1], "training", source))
         for record in sorted(groups[key], key=lambda r: source_trial(r["trial_id"])[1]):
             rows.append(_sweep_row(key[1], f"eval-{source_trial(record['trial_id'])[1]}", record))
-    columns = ("source trial", "row", "sampler", "steps", "N", "aggregation", "NFE per pose", "val MPJPE mm",
-               "val P-MPJPE mm", "test MPJPE mm")
-    return TableData("Test-time sampler sweep", columns, tuple(rows), csv_name="sampler_sweep",
-                     note="Same trained network, other sampler settings: each source trial's training-time row "
-                          "first, then its re-evaluations. val MPJPE is on the full validation split where "
-                          "evaluated, else the validation subset.")
-
+    columns = (
+        "source trial",
+        "row",
+        "sampler",
+        "steps",
+        "N",
+        "aggregation",
+        "NFE per pose",
+        "val MPJPE mm",
+        "val P-MPJPE mm",
+        "test MPJPE mm",
+    )
+    return TableData(
+        "Test-time sampler sweep",
+        columns,
+        tuple(rows),
+        csv_name="sampler_sweep",
+        note="Same trained network, other sampler settings: each source trial's training-time row "
+        "first, then its re-evaluations. val MPJPE is on the full validation split where "
+        "evaluated, else the validation subset.",
+    )

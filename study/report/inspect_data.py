@@ -1,4 +1,5 @@
 """`posediff-study data inspect`: a dataset's summary (rich tables) and a picture of its skeletons."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,8 +63,15 @@ def _subject_table(splits: Splits) -> Table:
             num_cameras = int(torch.unique(split.camera_idx[mine]).numel())
             num_actions = int(torch.unique(split.action_idx[mine]).numel())
             num_camera_frames = int(mine.sum())
-            table.add_row(split_name, subject, str(num_actions), str(num_camera_frames // num_cameras),
-                          str(num_cameras), str(num_camera_frames), f"{estimated_stature_m(stats[subject][0]):.2f}")
+            table.add_row(
+                split_name,
+                subject,
+                str(num_actions),
+                str(num_camera_frames // num_cameras),
+                str(num_cameras),
+                str(num_camera_frames),
+                f"{estimated_stature_m(stats[subject][0]):.2f}",
+            )
     return table
 
 
@@ -84,8 +92,10 @@ def print_summary(splits: Splits, console: Console) -> None:
     for split_name, split in named_splits(splits):
         subjects = [split.subjects[i] for i in torch.unique(split.subject_idx).tolist()]
         actions = [split.actions[i] for i in torch.unique(split.action_idx).tolist()]
-        console.print(f"[bold]{split_name}[/]: {len(split)} camera-frames; subjects {', '.join(subjects)}; "
-                      f"actions {', '.join(actions)}")
+        console.print(
+            f"[bold]{split_name}[/]: {len(split)} camera-frames; subjects {', '.join(subjects)}; "
+            f"actions {', '.join(actions)}"
+        )
     console.print(_subject_table(splits))
     console.print(_bone_table(splits))
 

@@ -1,10 +1,11 @@
 """The report's figures (matplotlib, no display): learning curves per schedule / sampler and the
 accuracy / cost Pareto front. Each function writes one PNG and returns nothing."""
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -52,8 +53,16 @@ def _colours(groups: Sequence[str]) -> dict[str, object]:
     return {g: palette(i % 10) for i, g in enumerate(sorted(set(groups)))}
 
 
-def curve_plot(trials: Sequence[Record], epochs: Sequence[Record], group: Callable[[Record], str],
-               metric: str, path: Path, title: str, ylabel: str, log_y: bool = False) -> None:
+def curve_plot(
+    trials: Sequence[Record],
+    epochs: Sequence[Record],
+    group: Callable[[Record], str],
+    metric: str,
+    path: Path,
+    title: str,
+    ylabel: str,
+    log_y: bool = False,
+) -> None:
     """One line per trial coloured by its group, each group's best complete trial bold; a pruned
     trial's last epoch marked x."""
     by_trial = {(r["study"], r["trial_id"]): r for r in trials if r["kind"] == "train"}
@@ -67,10 +76,17 @@ def curve_plot(trials: Sequence[Record], epochs: Sequence[Record], group: Callab
     labelled: set[str] = set()
     for k in keys:
         name, bold, pruned = group(by_trial[k]), best.get(group(by_trial[k])) == k, by_trial[k]["status"] == "pruned"
-        ax.plot([r["epoch"] for r in rows[k]], [r[metric] for r in rows[k]], color=colours[name],
-                linewidth=2.6 if bold else 1.0, alpha=1.0 if bold else 0.45, zorder=3 if bold else 2,
-                marker="x" if pruned else ("o" if len(rows[k]) == 1 else None), markevery=[len(rows[k]) - 1],
-                label=f"{name} (best: {k[1]})" if bold else (None if name in labelled else name))
+        ax.plot(
+            [r["epoch"] for r in rows[k]],
+            [r[metric] for r in rows[k]],
+            color=colours[name],
+            linewidth=2.6 if bold else 1.0,
+            alpha=1.0 if bold else 0.45,
+            zorder=3 if bold else 2,
+            marker="x" if pruned else ("o" if len(rows[k]) == 1 else None),
+            markevery=[len(rows[k]) - 1],
+            label=f"{name} (best: {k[1]})" if bold else (None if name in labelled else name),
+        )
         labelled.add(name)
     if any(by_trial[k]["status"] == "pruned" for k in keys):
         ax.plot([], [], "x", color="grey", label="pruned here")
@@ -108,8 +124,13 @@ def pareto_plot(trials: Sequence[Record], path: Path) -> None:
     labelled: set[str] = set()
     for r, value in points:
         tag = f"{name(r)}{' (test-time sweep)' if r['kind'] == 'eval' else ''}"
-        ax.scatter(r["nfe"], value, color=colours[name(r)], marker="x" if r["kind"] == "eval" else "o",
-                   label=None if tag in labelled else tag)
+        ax.scatter(
+            r["nfe"],
+            value,
+            color=colours[name(r)],
+            marker="x" if r["kind"] == "eval" else "o",
+            label=None if tag in labelled else tag,
+        )
         labelled.add(tag)
     front = pareto_front([(float(r["nfe"]), v) for r, v in points])
     if front:
@@ -128,12 +149,30 @@ def pareto_plot(trials: Sequence[Record], path: Path) -> None:
 def write_plots(trials: Sequence[Record], epochs: Sequence[Record], out_dir: Path) -> list[tuple[str, str]]:
     """Write every figure under ``out_dir``; (file name, caption) of each."""
     specs = [
-        ("val_mpjpe_by_schedule.png", "Validation MPJPE per epoch, by schedule", group_by(SCHEDULE), "val_mpjpe_mm",
-         "val MPJPE (mm)", False),
-        ("val_mpjpe_by_sampler.png", "Validation MPJPE per epoch, by sampler", group_by(SAMPLER), "val_mpjpe_mm",
-         "val MPJPE (mm)", False),
-        ("train_loss_by_schedule.png", "Training loss per epoch, by schedule", group_by(SCHEDULE), "train_loss",
-         "training loss (MSE, standardised units)", True),
+        (
+            "val_mpjpe_by_schedule.png",
+            "Validation MPJPE per epoch, by schedule",
+            group_by(SCHEDULE),
+            "val_mpjpe_mm",
+            "val MPJPE (mm)",
+            False,
+        ),
+        (
+            "val_mpjpe_by_sampler.png",
+            "Validation MPJPE per epoch, by sampler",
+            group_by(SAMPLER),
+            "val_mpjpe_mm",
+            "val MPJPE (mm)",
+            False,
+        ),
+        (
+            "train_loss_by_schedule.png",
+            "Training loss per epoch, by schedule",
+            group_by(SCHEDULE),
+            "train_loss",
+            "training loss (MSE, standardised units)",
+            True,
+        ),
     ]
     written = []
     if epochs:

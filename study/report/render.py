@@ -1,12 +1,13 @@
 """One report, four forms: Markdown, HTML (plots inline), CSV per table, and rich in the terminal."""
+
 from __future__ import annotations
 
 import base64
 import csv
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 from rich.console import Console
 from rich.rule import Rule
@@ -34,7 +35,7 @@ class Image:
     caption: str
 
 
-Block = Union[Heading, Paragraph, TableData, Image]
+Block = Heading | Paragraph | TableData | Image
 
 
 def _md_cell(text: str) -> str:
@@ -75,24 +76,33 @@ def _html_table(table: TableData) -> str:
     return f"<h3>{html.escape(table.title)}</h3><table><tr>{cells('th', table.columns)}</tr>{body}</table>{note}"
 
 
-_STYLE = ("body{font-family:sans-serif;max-width:75em;margin:auto}table{border-collapse:collapse;margin:.5em 0}"
-          "td,th{border:1px solid #bbb;padding:.2em .5em;vertical-align:top}.banner{background:#fde2a4;padding:.5em}")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:75em;margin:auto}table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #bbb;padding:.2em .5em;vertical-align:top}.banner{background:#fde2a4;padding:.5em}"
+)
 
 
 def to_html(blocks: Sequence[Block], out_dir: Path, title: str) -> str:
     """A self-contained HTML page: the same blocks, the PNGs inline as base64."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_STYLE}</style></head><body>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>"
+    ]
     for block in blocks:
         if isinstance(block, Heading):
             parts.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
         elif isinstance(block, Paragraph):
-            parts.append(f"<p class='banner'>{html.escape(block.text)}</p>" if block.banner
-                         else f"<p>{html.escape(block.text)}</p>")
+            parts.append(
+                f"<p class='banner'>{html.escape(block.text)}</p>"
+                if block.banner
+                else f"<p>{html.escape(block.text)}</p>"
+            )
         elif isinstance(block, Image):
             data = base64.b64encode((out_dir / block.file).read_bytes()).decode()
-            parts.append(f"<figure><img alt='{html.escape(block.caption)}' src='data:image/png;base64,{data}'>"
-                         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img alt='{html.escape(block.caption)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+            )
         else:
             parts.append(_html_table(block))
     return "\n".join(parts + ["</body></html>"]) + "\n"
@@ -121,8 +131,14 @@ def print_blocks(blocks: Sequence[Block], console: Console) -> None:
         elif isinstance(block, Image):
             console.print(f"plot: {block.file} ({block.caption})")
         else:
-            table = Table(*block.columns, title=block.title, title_justify="left", caption=block.note or None,
-                          caption_justify="left", show_lines=any("\n" in c for row in block.rows for c in row))
+            table = Table(
+                *block.columns,
+                title=block.title,
+                title_justify="left",
+                caption=block.note or None,
+                caption_justify="left",
+                show_lines=any("\n" in c for row in block.rows for c in row),
+            )
             for row in block.rows:
                 table.add_row(*row)
             console.print(table)

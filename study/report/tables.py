@@ -5,12 +5,14 @@ made on validation MPJPE (each trial's best epoch on the fixed validation subset
 are only read, never ranked. Cells hold formatted strings so Markdown, CSV, HTML and the terminal
 show the same numbers.
 """
+
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from study.results.tables import STATUSES, finite
 
@@ -81,8 +83,7 @@ class CellSummary:
 
 def scored(records: Iterable[Record]) -> list[Record]:
     """Complete trials with a finite validation score, best first."""
-    return sorted((r for r in records if r["status"] == "complete" and finite(r["best_val_mpjpe_mm"])),
-                  key=rank_key)
+    return sorted((r for r in records if r["status"] == "complete" and finite(r["best_val_mpjpe_mm"])), key=rank_key)
 
 
 def summarize(records: Sequence[Record]) -> CellSummary:
@@ -94,8 +95,13 @@ def summarize(records: Sequence[Record]) -> CellSummary:
     else:
         compute_h, unit = sum(r["cpu_s"] or r["wall_s"] for r in records) / 3600, "CPU-h"
     median = statistics.median(r["best_val_mpjpe_mm"] for r in done) if done else None
-    return CellSummary({s: sum(r["status"] == s for r in records) for s in STATUSES},
-                       done[0] if done else None, median, compute_h, unit)
+    return CellSummary(
+        {s: sum(r["status"] == s for r in records) for s in STATUSES},
+        done[0] if done else None,
+        median,
+        compute_h,
+        unit,
+    )
 
 
 def group_cells(trials: Iterable[Record]) -> tuple[dict[tuple[str, str], list[Record]], list[Record]]:
@@ -126,39 +132,71 @@ def comparison_table(cells: Mapping[tuple[str, str], list[Record]], regress: lis
     groups = [(key, summarize(records)) for key, records in cells.items()]
     if regress:
         groups.append(((REGRESS, MISSING), summarize(regress)))
-    columns = ("schedule", "sampler", "complete", "pruned", "failed", "running", "best val MPJPE mm",
-               "median val MPJPE mm", "best trial", "best trial val P-MPJPE mm", "NFE per pose", "compute")
+    columns = (
+        "schedule",
+        "sampler",
+        "complete",
+        "pruned",
+        "failed",
+        "running",
+        "best val MPJPE mm",
+        "median val MPJPE mm",
+        "best trial",
+        "best trial val P-MPJPE mm",
+        "NFE per pose",
+        "compute",
+    )
     rows = []
     for (schedule, sampler), s in groups:
         best = _best_of(s, "best_val_mpjpe_mm")
-        row = (schedule, sampler, *_counts(s), fmt_mm(best), fmt_mm(s.median_mm),
-               _best_of(s, "trial_id") or MISSING, fmt_mm(_best_of(s, "best_val_p_mpjpe_mm")),
-               fmt_value(_best_of(s, "nfe")), s.compute())
+        row = (
+            schedule,
+            sampler,
+            *_counts(s),
+            fmt_mm(best),
+            fmt_mm(s.median_mm),
+            _best_of(s, "trial_id") or MISSING,
+            fmt_mm(_best_of(s, "best_val_p_mpjpe_mm")),
+            fmt_value(_best_of(s, "nfe")),
+            s.compute(),
+        )
         if reference:
             gap = best - reference["best_val_mpjpe_mm"] if finite(best) and schedule != REGRESS else None
             row += (MISSING if gap is None else f"{gap:+.2f}",)
         rows.append(row)
     if reference:
         columns += ("best minus regress mm",)
-    return TableData("Schedule x sampler (long form)", columns, tuple(rows), csv_name="comparison",
-                     note="Best and median over complete trials; a trial's score is its best epoch's "
-                          "val MPJPE on the validation subset. Compute sums all trials of the cell.")
+    return TableData(
+        "Schedule x sampler (long form)",
+        columns,
+        tuple(rows),
+        csv_name="comparison",
+        note="Best and median over complete trials; a trial's score is its best epoch's "
+        "val MPJPE on the validation subset. Compute sums all trials of the cell.",
+    )
 
 
 def _cell_text(s: CellSummary) -> str:
-    return "\n".join((f"best {fmt_mm(_best_of(s, 'best_val_mpjpe_mm'))} / median {fmt_mm(s.median_mm)} mm",
-                      f"P-MPJPE {fmt_mm(_best_of(s, 'best_val_p_mpjpe_mm'))} mm, "
-                      f"NFE {fmt_value(_best_of(s, 'nfe'))}",
-                      f"{s.counts['complete']}/{s.counts['pruned']}/{s.counts['failed']} complete/pruned/failed",
-                      s.compute()))
+    return "\n".join(
+        (
+            f"best {fmt_mm(_best_of(s, 'best_val_mpjpe_mm'))} / median {fmt_mm(s.median_mm)} mm",
+            f"P-MPJPE {fmt_mm(_best_of(s, 'best_val_p_mpjpe_mm'))} mm, NFE {fmt_value(_best_of(s, 'nfe'))}",
+            f"{s.counts['complete']}/{s.counts['pruned']}/{s.counts['failed']} complete/pruned/failed",
+            s.compute(),
+        )
+    )
 
 
 def matrix_table(cells: Mapping[tuple[str, str], list[Record]], regress: list[Record]) -> TableData:
     """Rows = schedule, columns = sampler; the regress reference as its own row."""
     samplers = sorted({sampler for _, sampler in cells}) or ["(no sampler)"]
-    rows = [(schedule, *(_cell_text(summarize(cells[(schedule, s)])) if (schedule, s) in cells else MISSING
-                         for s in samplers))
-            for schedule in sorted({schedule for schedule, _ in cells})]
+    rows = [
+        (
+            schedule,
+            *(_cell_text(summarize(cells[(schedule, s)])) if (schedule, s) in cells else MISSING for s in samplers),
+        )
+        for schedule in sorted({schedule for schedule, _ in cells})
+    ]
     if regress:
         rows.append((REGRESS, _cell_text(summarize(regress)), *([""] * (len(samplers) - 1))))
     return TableData("Schedule x sampler: val MPJPE (mm)", ("schedule \\ sampler", *samplers), tuple(rows))
@@ -168,8 +206,14 @@ def regress_gap_line(cells: Mapping[tuple[str, str], list[Record]], regress: lis
     """One sentence: what diffusion buys over the deterministic reference, in mm."""
     reference = summarize(regress).best if regress else None
     if reference is None:
-        return ("No deterministic `regress` reference in these studies: add `reference: true` to a spec "
-                "to see what diffusion buys.") if not regress else "The `regress` reference has no complete trial yet."
+        return (
+            (
+                "No deterministic `regress` reference in these studies: add `reference: true` to a spec "
+                "to see what diffusion buys."
+            )
+            if not regress
+            else "The `regress` reference has no complete trial yet."
+        )
     best = scored(r for records in cells.values() for r in records)
     ref_mm = reference["best_val_mpjpe_mm"]
     if not best:
@@ -177,9 +221,11 @@ def regress_gap_line(cells: Mapping[tuple[str, str], list[Record]], regress: lis
     top = best[0]
     gap = top["best_val_mpjpe_mm"] - ref_mm
     verdict = "the reference is better" if gap > 0 else "diffusion is better"
-    return (f"Best diffusion trial {top['trial_id']} ({label(top, SCHEDULE)} / {label(top, SAMPLER)}): "
-            f"{top['best_val_mpjpe_mm']:.2f} mm; deterministic `regress` reference {reference['trial_id']}: "
-            f"{ref_mm:.2f} mm; best diffusion minus regress = {gap:+.2f} mm ({verdict}).")
+    return (
+        f"Best diffusion trial {top['trial_id']} ({label(top, SCHEDULE)} / {label(top, SAMPLER)}): "
+        f"{top['best_val_mpjpe_mm']:.2f} mm; deterministic `regress` reference {reference['trial_id']}: "
+        f"{ref_mm:.2f} mm; best diffusion minus regress = {gap:+.2f} mm ({verdict})."
+    )
 
 
 def test_table(cells: Mapping[tuple[str, str], list[Record]], regress: list[Record]) -> TableData:
@@ -190,13 +236,36 @@ def test_table(cells: Mapping[tuple[str, str], list[Record]], regress: list[Reco
         best = summarize(records).best
         if best is None:
             continue
-        rows.append((schedule, sampler, best["trial_id"], fmt_mm(best["best_val_mpjpe_mm"]),
-                     fmt_mm(best["val_full_mpjpe_mm"]), fmt_mm(best["test_mpjpe_mm"]),
-                     fmt_mm(best["test_p_mpjpe_mm"]), fmt_mm(best["test_n_mpjpe_mm"]),
-                     fmt_mm(best["oracle_mpjpe_mm"])))
-    columns = ("schedule", "sampler", "trial", "val MPJPE mm (subset)", "val MPJPE mm (full split)",
-               "test MPJPE mm", "test P-MPJPE mm", "test N-MPJPE mm", "oracle MPJPE mm (best of N)")
-    return TableData("Test split: best trial of each cell", columns, tuple(rows), csv_name="test_split",
-                     note="Test figures are evaluated once, on the test split, at the end of a trial; they are "
-                          "never used for selection (the best trial is chosen on validation). The oracle "
-                          "picks the best hypothesis per pose with the ground truth and is not a real result.")
+        rows.append(
+            (
+                schedule,
+                sampler,
+                best["trial_id"],
+                fmt_mm(best["best_val_mpjpe_mm"]),
+                fmt_mm(best["val_full_mpjpe_mm"]),
+                fmt_mm(best["test_mpjpe_mm"]),
+                fmt_mm(best["test_p_mpjpe_mm"]),
+                fmt_mm(best["test_n_mpjpe_mm"]),
+                fmt_mm(best["oracle_mpjpe_mm"]),
+            )
+        )
+    columns = (
+        "schedule",
+        "sampler",
+        "trial",
+        "val MPJPE mm (subset)",
+        "val MPJPE mm (full split)",
+        "test MPJPE mm",
+        "test P-MPJPE mm",
+        "test N-MPJPE mm",
+        "oracle MPJPE mm (best of N)",
+    )
+    return TableData(
+        "Test split: best trial of each cell",
+        columns,
+        tuple(rows),
+        csv_name="test_split",
+        note="Test figures are evaluated once, on the test split, at the end of a trial; they are "
+        "never used for selection (the best trial is chosen on validation). The oracle "
+        "picks the best hypothesis per pose with the ground truth and is not a real result.",
+    )

@@ -5,6 +5,7 @@ Ray Tune's part of the folder: the runner puts the experiment under ``RAY_DIR`` 
 sweep reads it back. The Parquet files' names live with their tables (``tables.py``), the Optuna
 journal's with the storage (``storage.py``).
 """
+
 from __future__ import annotations
 
 RAY_DIR = "ray"  # <run folder>/ray/<study>-<hash>/: Ray Tune's experiment folder

@@ -3,6 +3,7 @@
 :func:`optuna_storage` is the one way a study's Optuna storage is opened (the driver's bridge,
 the report's importances, the tests); :func:`redact_url` shows a URL with its password as ``***``.
 """
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ label), and the metadata names the searched keys; no reader needs the spec. The 
 files with :func:`model.io.atomic_write` (never half a file; a completed trial survives a dead driver);
 a new :class:`ResultsStore` on the same folder loads them, so a resumed study appends without duplicates.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +15,10 @@ import math
 import time
 import types
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -108,8 +110,11 @@ _PARAM_TYPES = {key: arrow_type(hint) for key, hint in field_types().items()}  #
 
 
 def _metadata(study: str, searched: Sequence[str]) -> dict[bytes, bytes]:
-    return {_META_VERSION: str(SCHEMA_VERSION).encode(), _META_STUDY: study.encode(),
-            _META_SEARCHED: json.dumps(sorted(searched)).encode()}
+    return {
+        _META_VERSION: str(SCHEMA_VERSION).encode(),
+        _META_STUDY: study.encode(),
+        _META_SEARCHED: json.dumps(sorted(searched)).encode(),
+    }
 
 
 def _bad_file(path: Path, found: str) -> PoseDiffError:
@@ -129,8 +134,11 @@ def _read(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
     if version != str(SCHEMA_VERSION).encode():
         raise _bad_file(path, f"schema version {version.decode() if version else 'missing'}")
     required = {**required, **{PARAM_PREFIX + key: typ for key, typ in _PARAM_TYPES.items()}}
-    missing = [name for name, typ in required.items()
-               if name not in table.column_names or not table.schema.field(name).type.equals(typ)]
+    missing = [
+        name
+        for name, typ in required.items()
+        if name not in table.column_names or not table.schema.field(name).type.equals(typ)
+    ]
     if missing:
         raise _bad_file(path, "missing or mistyped columns " + ", ".join(missing))
     return table
@@ -158,7 +166,7 @@ def searched_keys(table: pa.Table) -> tuple[str, ...]:
 
 def _params_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """The params of one Parquet record (null values left out: keys the row's trial did not have)."""
-    return {k[len(PARAM_PREFIX):]: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
+    return {k[len(PARAM_PREFIX) :]: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
 
 
 def trial_from_record(record: Mapping[str, Any]) -> TrialRow:
@@ -195,8 +203,9 @@ def _param_array(file: str, key: str, values: list[Any]) -> pa.Array:
         return pa.array(values, type=typ)
     except (pa.ArrowException, TypeError, ValueError):
         found = sorted({type(v).__name__ for v in values if v is not None})
-        raise PoseDiffError(f"{file}: {PARAM_PREFIX}{key}", f"values of type {typ}",
-                            "values of type " + ", ".join(found)) from None
+        raise PoseDiffError(
+            f"{file}: {PARAM_PREFIX}{key}", f"values of type {typ}", "values of type " + ", ".join(found)
+        ) from None
 
 
 class ResultsStore:
@@ -242,8 +251,9 @@ class ResultsStore:
     def _check_study(self, table: pa.Table) -> pa.Table:
         """``table`` if it holds this study's rows (its searched keys join the store's)."""
         if file_study(table) != self.study:
-            raise PoseDiffError(str(self.run_dir), f"results of study {self.study!r}",
-                                f"results of study {file_study(table)!r}")
+            raise PoseDiffError(
+                str(self.run_dir), f"results of study {self.study!r}", f"results of study {file_study(table)!r}"
+            )
         self.searched |= set(searched_keys(table))
         return table
 
@@ -284,8 +294,10 @@ class ResultsStore:
             both = pa.concat_tables([self._epochs, new], promote_options="default")  # a new key: nulls before
             self._epochs = both.select([*EPOCH_FIELDS, *sorted(set(both.column_names) - set(EPOCH_FIELDS))])
             self._new_epochs = []
-        tables = {EPOCHS_FILE: self._epochs.replace_schema_metadata(_metadata(self.study, self.searched)),
-                  TRIALS_FILE: _table(TRIALS_FILE, self.trials(), self.study, self.searched)}
+        tables = {
+            EPOCHS_FILE: self._epochs.replace_schema_metadata(_metadata(self.study, self.searched)),
+            TRIALS_FILE: _table(TRIALS_FILE, self.trials(), self.study, self.searched),
+        }
         for file, table in tables.items():
             with atomic_write(self.run_dir / file) as f:
                 pq.write_table(table, f)

@@ -3,10 +3,12 @@
 ``where`` is always ``"<file>: <key>"`` so a message reads
 ``smoke.yaml: space.train.lr.low: expected a number, found 'abc'``.
 """
+
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from model.config import coerce, field_types
 from model.errors import PoseDiffError
@@ -30,8 +32,9 @@ def check_known_keys(mapping: Mapping[str, Any], allowed: Iterable[str], path: s
     allowed = tuple(allowed)
     for key in mapping:
         if key not in allowed:
-            raise PoseDiffError(f"{path}: {prefix + '.' if prefix else ''}{key}",
-                                "one of " + ", ".join(allowed), f"unknown key {key!r}")
+            raise PoseDiffError(
+                f"{path}: {prefix + '.' if prefix else ''}{key}", "one of " + ", ".join(allowed), f"unknown key {key!r}"
+            )
 
 
 def close_matches(key: str, known: Iterable[str]) -> list[str]:

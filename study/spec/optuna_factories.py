@@ -5,6 +5,7 @@ arguments are checked against the class constructor (``inspect.signature``) befo
 Pruner resources that Optuna would set to "auto" (which waits for a completed trial, never seen
 while a study prunes) are made explicit from the budget: ``min_resource=1``, ``max_resource=max_epochs``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -46,13 +47,17 @@ def parse_sampler(raw: Any, path: str, where: str = "sampler") -> tuple[str, dic
     name, kwargs = _parse_named(raw, SAMPLERS, path, where, default="tpe")
     missing = [pkg for pkg in _NEEDS.get(name, ()) if importlib.util.find_spec(pkg) is None]
     if missing:
-        raise PoseDiffError(f"{path}: {where}.name", f"a sampler whose packages are installed "
-                            f"(pip install {' '.join(missing)})", f"{name!r} without {', '.join(missing)}")
+        raise PoseDiffError(
+            f"{path}: {where}.name",
+            f"a sampler whose packages are installed (pip install {' '.join(missing)})",
+            f"{name!r} without {', '.join(missing)}",
+        )
     if "seed" in inspect.signature(SAMPLERS[name]).parameters:
         kwargs.setdefault("seed", 0)
     if "independent_sampler" in kwargs:
         kwargs["independent_sampler"] = _nested_dict(
-            parse_sampler(kwargs["independent_sampler"], path, f"{where}.independent_sampler"))
+            parse_sampler(kwargs["independent_sampler"], path, f"{where}.independent_sampler")
+        )
     _try_build(make_sampler, name, kwargs, path, where)
     return name, kwargs
 
@@ -71,8 +76,9 @@ def parse_pruner(raw: Any, path: str, max_epochs: int, where: str = "pruner") ->
                 raise PoseDiffError(f"{path}: {where}.{key}", f"at most budget.max_epochs ({max_epochs})", found(value))
     if name == "patient":
         wrapped = kwargs.get("wrapped")
-        kwargs["wrapped"] = None if wrapped is None else _nested_dict(
-            parse_pruner(wrapped, path, max_epochs, f"{where}.wrapped"))
+        kwargs["wrapped"] = (
+            None if wrapped is None else _nested_dict(parse_pruner(wrapped, path, max_epochs, f"{where}.wrapped"))
+        )
     _try_build(make_pruner, name, kwargs, path, where)
     return name, kwargs
 
@@ -102,10 +108,13 @@ def _nested_dict(named: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     return {"name": named[0], **named[1]}
 
 
-def _parse_named(raw: Any, catalogue: dict[str, type], path: str, where: str,
-                 default: str) -> tuple[str, dict[str, Any]]:
+def _parse_named(
+    raw: Any, catalogue: dict[str, type], path: str, where: str, default: str
+) -> tuple[str, dict[str, Any]]:
     """``name`` or ``{name: ..., **kwargs}`` -> (name, kwargs), kwargs checked against the constructor."""
-    raw = {"name": raw} if isinstance(raw, str) else dict(expect_mapping({} if raw is None else raw, f"{path}: {where}"))
+    raw = (
+        {"name": raw} if isinstance(raw, str) else dict(expect_mapping({} if raw is None else raw, f"{path}: {where}"))
+    )
     name = raw.pop("name", default)
     if name not in catalogue:
         raise PoseDiffError(f"{path}: {where}.name", "one of " + ", ".join(catalogue), found(name))

@@ -5,19 +5,28 @@ names several keys joined by ``+`` and picks one tuple of values per trial, e.g.
 (schedule, sampler) arms ``diffusion.schedule+sampler.name: [[linear, ddpm], [cosine, edm]]``;
 Optuna sees it as one categorical over the labels ``"linear+ddpm"``, ``"cosine+edm"``.
 """
+
 from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import optuna
 
 from model.config import field_types
 from model.errors import PoseDiffError
-from study.spec.checks import (check_known_keys, check_trial_key, coerce_at, expect_bool, expect_mapping,
-                               expect_number, found)
+from study.spec.checks import (
+    check_known_keys,
+    check_trial_key,
+    coerce_at,
+    expect_bool,
+    expect_mapping,
+    expect_number,
+    found,
+)
 
 JOINT = "+"
 KINDS = ("float", "int", "categorical")
@@ -103,8 +112,9 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def suggest_params(params: tuple[ParamSpec, ...], trial: optuna.trial.BaseTrial,
-                   fixed: Mapping[str, Any]) -> dict[str, Any]:
+def suggest_params(
+    params: tuple[ParamSpec, ...], trial: optuna.trial.BaseTrial, fixed: Mapping[str, Any]
+) -> dict[str, Any]:
     """Sample every parameter whose condition holds, in order; returns dotted keys -> values."""
     values, sampled = dict(fixed), {}
     for param in params:
@@ -128,8 +138,9 @@ def parse_space(raw: Any, fixed: Mapping[str, Any], path: str) -> tuple[ParamSpe
         entry = expect_mapping(entry, where)
         kind = entry.get("type", _MISSING)
         if kind not in KINDS:
-            raise PoseDiffError(f"{where}.type", "one of " + ", ".join(KINDS),
-                                "nothing" if kind is _MISSING else found(kind))
+            raise PoseDiffError(
+                f"{where}.type", "one of " + ", ".join(KINDS), "nothing" if kind is _MISSING else found(kind)
+            )
         allowed = _CATEGORICAL_KEYS if kind == "categorical" else _NUMERIC_KEYS
         check_known_keys(entry, allowed, path, f"space.{name}")
         if kind == "categorical":
@@ -207,8 +218,9 @@ def _scalar_choice(key: str, value: Any, where: str) -> Any:
     return value
 
 
-def _parse_when(raw: Any, where: str, fixed: Mapping[str, Any],
-                params: list[ParamSpec]) -> tuple[tuple[str, tuple], ...]:
+def _parse_when(
+    raw: Any, where: str, fixed: Mapping[str, Any], params: list[ParamSpec]
+) -> tuple[tuple[str, tuple], ...]:
     conditions = []
     for key, allowed in expect_mapping(raw, where).items():
         at = f"{where}.{key}"
@@ -223,8 +235,7 @@ def _parse_when(raw: Any, where: str, fixed: Mapping[str, Any],
             if source is not None and not source.can_take(key, value):
                 raise PoseDiffError(at, f"a value {key} can take ({_range_text(source)})", found(value))
         if source is None and not any(_same(fixed[key], v) for v in values):
-            raise PoseDiffError(at, f"the fixed value {fixed[key]!r} (else the parameter never exists)",
-                                found(values))
+            raise PoseDiffError(at, f"the fixed value {fixed[key]!r} (else the parameter never exists)", found(values))
         conditions.append((key, tuple(values)))
     return tuple(conditions)
 

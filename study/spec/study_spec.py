@@ -5,29 +5,44 @@ section, key, range, condition, Optuna sampler/pruner and fixed value, and build
 configs (the space at its low and at its high ends) so that nothing bad surfaces after a study
 has started. Any problem raises one :class:`PoseDiffError` line ``<file>: <key>: expected ..., found ...``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import optuna
 
 from model.config import TrialConfig, field_types, flatten, to_flat_dict, trial_config
 from model.errors import PoseDiffError
+from study.spec.checks import (
+    check_known_keys,
+    check_trial_key,
+    coerce_at,
+    expect_bool,
+    expect_mapping,
+    expect_positive,
+    expect_str,
+    found,
+)
 from study.spec.optuna_factories import make_pruner, make_sampler, parse_pruner, parse_sampler
 from study.spec.space import JOINT, ParamSpec, parse_space, suggest_params
-from study.spec.checks import (check_known_keys, check_trial_key, coerce_at, expect_bool, expect_mapping, expect_positive,
-                               expect_str, found)
 from study.spec.yaml_file import read_yaml
 
 METRICS = ("val_mpjpe_mm", "val_p_mpjpe_mm", "train_loss")
 TOP_LEVEL = ("name", "objective", "budget", "resources", "data", "sampler", "pruner", "fixed", "reference", "space")
-BUDGET_DEFAULTS = {"num_trials": 20, "max_epochs": 30, "max_concurrent_trials": 1, "checkpoint_every": 1,
-                   "max_failures": 1}
+BUDGET_DEFAULTS = {
+    "num_trials": 20,
+    "max_epochs": 30,
+    "max_concurrent_trials": 1,
+    "checkpoint_every": 1,
+    "max_failures": 1,
+}
 RESOURCE_DEFAULTS = {"cpus_per_trial": 1, "gpus_per_trial": 0}
 
 
@@ -111,8 +126,10 @@ class StudySpec:
 
     def corner_configs(self) -> tuple[TrialConfig, TrialConfig]:
         """Trial configs with every parameter at its low/first (and high/last) end, conditions applied."""
-        return tuple(self.trial_config(self.suggest(optuna.trial.FixedTrial(
-            {p.key: p.corner(upper) for p in self.params}))) for upper in (False, True))
+        return tuple(
+            self.trial_config(self.suggest(optuna.trial.FixedTrial({p.key: p.corner(upper) for p in self.params})))
+            for upper in (False, True)
+        )
 
 
 def spec_hash(resolved: Mapping[str, Any]) -> str:
@@ -136,11 +153,19 @@ def load_spec(path: str | Path) -> StudySpec:
     _check_resources(resources, where)
     fixed = _fixed(raw.get("fixed"), raw.get("data"), where)
     spec = StudySpec(
-        name=name, source=source, hash="", metric=metric, mode=mode, **budget, **resources,
+        name=name,
+        source=source,
+        hash="",
+        metric=metric,
+        mode=mode,
+        **budget,
+        **resources,
         sampler=parse_sampler(raw.get("sampler"), where),
         pruner=parse_pruner(raw.get("pruner"), where, budget["max_epochs"]),
-        fixed=fixed, params=parse_space(raw["space"], fixed, where),
-        include_regress_reference=expect_bool(raw.get("reference", False), f"{where}: reference"))
+        fixed=fixed,
+        params=parse_space(raw["space"], fixed, where),
+        include_regress_reference=expect_bool(raw.get("reference", False), f"{where}: reference"),
+    )
     _check_enumerable(spec, where)
     spec.corner_configs()
     return dataclasses.replace(spec, hash=spec_hash(spec.resolved()))
@@ -150,8 +175,9 @@ def _check_enumerable(spec: StudySpec, where: str) -> None:
     """The bruteforce sampler enumerates every value: float parameters need a step."""
     for p in spec.params:
         if spec.sampler[0] == "bruteforce" and p.kind == "float" and p.step is None:
-            raise PoseDiffError(f"{where}: space.{p.key}.step", "a step (sampler bruteforce enumerates values)",
-                                "nothing")
+            raise PoseDiffError(
+                f"{where}: space.{p.key}.step", "a step (sampler bruteforce enumerates values)", "nothing"
+            )
 
 
 def _objective(raw: Any, where: str) -> tuple[str, str]:
@@ -170,16 +196,21 @@ def _section(raw: Any, defaults: dict[str, Any], where: str, prefix: str) -> dic
     check_known_keys(section, defaults, where, prefix)
     values = {**defaults, **section}
     for key, value in values.items():  # budget: counts; resources: CPUs and GPUs (fractions allowed)
-        expect_positive(value, f"{where}: {prefix}.{key}", integer=prefix == "budget",
-                        allow_zero=key in ("max_failures", "gpus_per_trial"))
+        expect_positive(
+            value,
+            f"{where}: {prefix}.{key}",
+            integer=prefix == "budget",
+            allow_zero=key in ("max_failures", "gpus_per_trial"),
+        )
     return values
 
 
 def _check_resources(resources: dict[str, Any], where: str) -> None:
     gpus = resources["gpus_per_trial"]
     if gpus > 1 and not float(gpus).is_integer():
-        raise PoseDiffError(f"{where}: resources.gpus_per_trial", "a fraction in (0, 1] or a whole number of GPUs",
-                            found(gpus))
+        raise PoseDiffError(
+            f"{where}: resources.gpus_per_trial", "a fraction in (0, 1] or a whole number of GPUs", found(gpus)
+        )
 
 
 def _fixed(raw_fixed: Any, raw_data: Any, where: str) -> dict[str, Any]:

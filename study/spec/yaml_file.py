@@ -4,6 +4,7 @@ The loader is ``yaml.SafeLoader`` (no ``!!python/...`` tags) with two strictness
 expects: ``1e-4`` is a number (YAML 1.2; PyYAML's 1.1 rules read it as a string), and a key
 repeated in one mapping is an error instead of silently keeping the last one.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,7 @@ class _SpecLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

@@ -10,6 +10,7 @@ After ``Tuner.restore`` Ray unpickles these objects empty (Ray issue 30838): the
 Optuna storage and rebuilds its map Tune trial id -> Optuna trial from the ``tune_trial_id`` user
 attribute, and ignores a step it has already seen.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,21 +35,34 @@ NEVER_RUN_REASON = "asked by a stopped driver and never run"  # no Tune trial ev
 UNTAGGED_PREFIX = "untagged-"  # map key of an open Optuna trial that never got its Tune trial id
 FIXED_ATTR = "posediff.fixed"  # dotted keys forced onto an enqueued trial (the regress reference)
 REFERENCE_PARAMS = {"diffusion.prediction": "regress"}
-STATUS = {TrialState.RUNNING: "running", TrialState.WAITING: "running", TrialState.COMPLETE: "complete",
-          TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
+STATUS = {
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "running",
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+}
 
 
 def open_study(spec: StudySpec, run_dir: Path, storage_url: str | None = None) -> optuna.Study:
     """Create or load the study's Optuna study (journal file in ``run_dir`` unless ``storage_url``)."""
     study = optuna.create_study(
-        study_name=spec.name, storage=optuna_storage(run_dir, storage_url), load_if_exists=True, sampler=spec.make_sampler(),
-        pruner=spec.make_pruner(), direction="minimize" if spec.mode == "min" else "maximize")
+        study_name=spec.name,
+        storage=optuna_storage(run_dir, storage_url),
+        load_if_exists=True,
+        sampler=spec.make_sampler(),
+        pruner=spec.make_pruner(),
+        direction="minimize" if spec.mode == "min" else "maximize",
+    )
     stored = study.user_attrs.get(SPEC_HASH_ATTR)
     if stored is None:
         study.set_user_attr(SPEC_HASH_ATTR, spec.hash)
     elif stored != spec.hash:
-        raise PoseDiffError(f"Optuna storage: study {spec.name}", f"the study of spec hash {spec.hash} (rename the study)",
-                            f"another study's (hash {stored})")
+        raise PoseDiffError(
+            f"Optuna storage: study {spec.name}",
+            f"the study of spec hash {spec.hash} (rename the study)",
+            f"another study's (hash {stored})",
+        )
     if spec.include_regress_reference and not study.get_trials(deepcopy=False):
         study.enqueue_trial({}, user_attrs={FIXED_ATTR: REFERENCE_PARAMS})
     return study

@@ -6,20 +6,22 @@ the trial's complete config (:meth:`StudySpec.row_params`). A trial's row is flu
 its end and each epoch's rows as the epoch arrives, before Tune can save a checkpoint past it
 (a driver killed at any moment loses no row; `run --resume` redoes nothing recorded).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from optuna.trial import TrialState
 from ray import tune
 
 from model.errors import PoseDiffError
+from study.results.tables import EpochRow, ResultsStore, TrialRow
 from study.tune.bridge import FIXED_ATTR, NEVER_RUN_REASON, OptunaLink
 from study.tune.live import StudyProgress, progress_from_store
-from study.results.tables import EpochRow, ResultsStore, TrialRow
 
 View = Callable[[StudyProgress, "str | None"], None]  # (snapshot, event line or None for a refresh)
 FINAL_KEYS = ("test_mpjpe_mm", "test_p_mpjpe_mm", "test_n_mpjpe_mm", "val_full_mpjpe_mm", "oracle_mpjpe_mm")
@@ -54,8 +56,9 @@ class ResultsCallback(tune.Callback):
 
     def snapshot(self) -> StudyProgress:
         """The live view's snapshot of what the store holds."""
-        return progress_from_store(self.store, self.link.spec.num_total_trials, self.link.spec.max_epochs,
-                                   time.monotonic() - self._start_s)
+        return progress_from_store(
+            self.store, self.link.spec.num_total_trials, self.link.spec.max_epochs, time.monotonic() - self._start_s
+        )
 
     def _show(self, event: str | None = None) -> None:
         now = time.monotonic()
@@ -68,24 +71,42 @@ class ResultsCallback(tune.Callback):
         tune_id, result = trial.trial_id, result or {}
         prev = self.store.trial(tune_id) or self._new_row(tune_id, trial.config)
         status = self.link.status(tune_id)
-        updates: dict[str, Any] = {"status": status, "error": self.link.fail_reason(tune_id) if status == "failed" else ""}
+        updates: dict[str, Any] = {
+            "status": status,
+            "error": self.link.fail_reason(tune_id) if status == "failed" else "",
+        }
         if "epoch" in result:
             val, p_val = result.get("val_mpjpe_mm"), result.get("val_p_mpjpe_mm")
-            updates.update(epochs_run=max(prev.epochs_run, int(result["epoch"])), final_val_mpjpe_mm=val,
-                           final_val_p_mpjpe_mm=p_val, best_val_mpjpe_mm=_min(prev.best_val_mpjpe_mm, val),
-                           best_val_p_mpjpe_mm=_min(prev.best_val_p_mpjpe_mm, p_val), nfe=int(result["nfe"]),
-                           wall_s=float(result["trial_s"]), cpu_s=float(result["cpu_s"]),
-                           gpu_s=float(result["gpu_s"]), node=str(result["node"]))
+            updates.update(
+                epochs_run=max(prev.epochs_run, int(result["epoch"])),
+                final_val_mpjpe_mm=val,
+                final_val_p_mpjpe_mm=p_val,
+                best_val_mpjpe_mm=_min(prev.best_val_mpjpe_mm, val),
+                best_val_p_mpjpe_mm=_min(prev.best_val_p_mpjpe_mm, p_val),
+                nfe=int(result["nfe"]),
+                wall_s=float(result["trial_s"]),
+                cpu_s=float(result["cpu_s"]),
+                gpu_s=float(result["gpu_s"]),
+                node=str(result["node"]),
+            )
             updates.update({key: float(result[key]) for key in FINAL_KEYS if key in result})
         return dataclasses.replace(prev, **updates)
 
     def _new_row(self, tune_id: str, config: Mapping[str, Any] | None) -> TrialRow:
         """A trial's first row: running, no epochs yet, its complete config (see :meth:`_row_params`)."""
         number = self.link.number(tune_id)
-        return TrialRow(study=self.link.spec.name, trial_id=tune_id, trial_number=-1 if number is None else number,
-                        status="running", params=self._row_params(tune_id, config), epochs_run=0,
-                        best_val_mpjpe_mm=None, final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None,
-                        final_val_p_mpjpe_mm=None)
+        return TrialRow(
+            study=self.link.spec.name,
+            trial_id=tune_id,
+            trial_number=-1 if number is None else number,
+            status="running",
+            params=self._row_params(tune_id, config),
+            epochs_run=0,
+            best_val_mpjpe_mm=None,
+            final_val_mpjpe_mm=None,
+            best_val_p_mpjpe_mm=None,
+            final_val_p_mpjpe_mm=None,
+        )
 
     def _row_params(self, tune_id: str, config: Mapping[str, Any] | None) -> dict[str, Any]:
         """The trial's complete config from Tune's ``config`` (the params Optuna gave it), or for a trial no
@@ -101,10 +122,18 @@ class ResultsCallback(tune.Callback):
     def _epoch_row(self, trial: Any, result: dict) -> EpochRow:
         """One epoch's row, with the params of its trial's row."""
         prev = self.store.trial(trial.trial_id) or self._new_row(trial.trial_id, trial.config)
-        metrics = {f.name: result[f.name] for f in dataclasses.fields(EpochRow)
-                   if f.name not in ("study", "trial_id", "trial_number", "kind", "params")}
-        return EpochRow(study=self.link.spec.name, trial_id=trial.trial_id, trial_number=self._number(trial),
-                        params=prev.params, **metrics)
+        metrics = {
+            f.name: result[f.name]
+            for f in dataclasses.fields(EpochRow)
+            if f.name not in ("study", "trial_id", "trial_number", "kind", "params")
+        }
+        return EpochRow(
+            study=self.link.spec.name,
+            trial_id=trial.trial_id,
+            trial_number=self._number(trial),
+            params=prev.params,
+            **metrics,
+        )
 
     def _number(self, trial: Any) -> int:
         number = self.link.number(trial.trial_id)
@@ -143,7 +172,9 @@ class ResultsCallback(tune.Callback):
         self.store.record_trial(row)
         self.store.flush()
         self.link.changed.discard(trial.trial_id)
-        best = "" if row.final_val_mpjpe_mm is None else f" at epoch {row.epochs_run}, val {row.final_val_mpjpe_mm:.1f} mm"
+        best = (
+            "" if row.final_val_mpjpe_mm is None else f" at epoch {row.epochs_run}, val {row.final_val_mpjpe_mm:.1f} mm"
+        )
         self._show(self._event(trial, row.status + best + (f": {row.error}" if row.error else "")))
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -158,9 +189,13 @@ class ResultsCallback(tune.Callback):
             if tune_id in by_id:
                 self.store.record_trial(self._trial_row(by_id[tune_id], None))
             else:
-                self.store.record_trial(dataclasses.replace(prev or self._new_row(tune_id, None),
-                                                            status=self.link.status(tune_id),
-                                                            error=self.link.fail_reason(tune_id)))
+                self.store.record_trial(
+                    dataclasses.replace(
+                        prev or self._new_row(tune_id, None),
+                        status=self.link.status(tune_id),
+                        error=self.link.fail_reason(tune_id),
+                    )
+                )
         self.link.changed.clear()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:

@@ -1,4 +1,5 @@
 """Turn the resources Ray gave a trial into torch settings: thread count, device, CUDA memory share."""
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ once ``<folder>/open`` exists. The test that owns the folder writes a permit, wa
 it bought is recorded, and so moves the study one report at a time, as fast or slow as the machine
 is. Unset (the default), there is no gate.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,6 +60,6 @@ class EpochGate:
         """(trial id, epoch) of every report that took a permit."""
         found = set()
         for path in self.folder.glob(f"{TAKEN_PREFIX}*"):
-            epoch, trial_id = path.name[len(TAKEN_PREFIX):].split("-", 1)
+            epoch, trial_id = path.name[len(TAKEN_PREFIX) :].split("-", 1)
             found.add((trial_id, int(epoch)))
         return found

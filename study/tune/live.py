@@ -1,4 +1,5 @@
 """The live view of a running study: a pure snapshot -> rich renderable, and a one-line log form."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,8 +60,10 @@ def _best(snapshot: StudyProgress) -> str:
 
 
 def _counts(snapshot: StudyProgress) -> str:
-    return (f"{snapshot.num_finished}/{snapshot.num_total} done: {snapshot.num_complete} complete, "
-            f"{snapshot.num_pruned} pruned, {snapshot.num_failed} failed, {snapshot.num_running} running")
+    return (
+        f"{snapshot.num_finished}/{snapshot.num_total} done: {snapshot.num_complete} complete, "
+        f"{snapshot.num_pruned} pruned, {snapshot.num_failed} failed, {snapshot.num_running} running"
+    )
 
 
 def progress_line(snapshot: StudyProgress) -> str:
@@ -70,18 +73,27 @@ def progress_line(snapshot: StudyProgress) -> str:
 
 def render_progress(snapshot: StudyProgress) -> RenderableType:
     """A header, a bar over the trial budget and a table of the running trials."""
-    header = Text.assemble((f"{snapshot.study}", "bold"), f"  {_counts(snapshot)}  ",
-                           (_best(snapshot), "green"), f"  elapsed {_clock(snapshot.elapsed_s)}")
+    header = Text.assemble(
+        (f"{snapshot.study}", "bold"),
+        f"  {_counts(snapshot)}  ",
+        (_best(snapshot), "green"),
+        f"  elapsed {_clock(snapshot.elapsed_s)}",
+    )
     bar = Table.grid(padding=(0, 1))
-    bar.add_row(ProgressBar(total=max(snapshot.num_total, 1), completed=snapshot.num_finished, width=40),
-                f"{snapshot.num_finished}/{snapshot.num_total} trials")
+    bar.add_row(
+        ProgressBar(total=max(snapshot.num_total, 1), completed=snapshot.num_finished, width=40),
+        f"{snapshot.num_finished}/{snapshot.num_total} trials",
+    )
     table = Table(title="running trials", title_justify="left", expand=False)
     for name, justify in (("trial", "left"), ("epoch", "right"), ("", "left"), ("last val MPJPE", "right")):
         table.add_column(name, justify=justify)
     for trial in sorted(snapshot.running, key=lambda t: t.trial_id):
-        table.add_row(trial.trial_id, f"{trial.epoch}/{trial.max_epochs}",
-                      ProgressBar(total=max(trial.max_epochs, 1), completed=trial.epoch, width=20),
-                      _mm(trial.last_val_mpjpe_mm))
+        table.add_row(
+            trial.trial_id,
+            f"{trial.epoch}/{trial.max_epochs}",
+            ProgressBar(total=max(trial.max_epochs, 1), completed=trial.epoch, width=20),
+            _mm(trial.last_val_mpjpe_mm),
+        )
     if not snapshot.running:
         table.add_row("(none)", "", "", "")
     return Group(header, bar, table)
@@ -95,9 +107,24 @@ def progress_from_store(store: ResultsStore, num_total: int, max_epochs: int, el
     best = min(scored, key=lambda t: t.best_val_mpjpe_mm, default=None)
     last = store.last_epochs()
     running = tuple(
-        RunningTrial(t.trial_id, last[t.trial_id].epoch if t.trial_id in last else 0, max_epochs,
-                     last[t.trial_id].val_mpjpe_mm if t.trial_id in last else None)
-        for t in trials if t.status == "running")
-    return StudyProgress(store.study, counts["running"], counts["complete"], counts["pruned"], counts["failed"],
-                         num_total, best.best_val_mpjpe_mm if best else None, best.trial_id if best else None,
-                         running, elapsed_s)
+        RunningTrial(
+            t.trial_id,
+            last[t.trial_id].epoch if t.trial_id in last else 0,
+            max_epochs,
+            last[t.trial_id].val_mpjpe_mm if t.trial_id in last else None,
+        )
+        for t in trials
+        if t.status == "running"
+    )
+    return StudyProgress(
+        store.study,
+        counts["running"],
+        counts["complete"],
+        counts["pruned"],
+        counts["failed"],
+        num_total,
+        best.best_val_mpjpe_mm if best else None,
+        best.trial_id if best else None,
+        running,
+        elapsed_s,
+    )

@@ -6,6 +6,7 @@ experiment folder under ``ray/`` (or under ``storage_path`` for multi-node share
 holding another study is refused; an unfinished one needs ``resume`` (Ray issue 35812: a new
 experiment at the same path would overwrite the old one's ``tuner.pkl``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,11 +22,11 @@ from optuna.trial import TrialState
 from ray import tune
 
 from model.errors import PoseDiffError
-from study.tune.bridge import OptunaLink, OptunaPruningScheduler, OptunaSearcher
-from study.tune.callbacks import ResultsCallback, View
 from study.results.layout import RAY_DIR
 from study.results.storage import redact_url
 from study.spec.study_spec import StudySpec
+from study.tune.bridge import OptunaLink, OptunaPruningScheduler, OptunaSearcher
+from study.tune.callbacks import ResultsCallback, View
 from study.tune.trainable import make_trainable
 
 SPEC_FILE = "spec.resolved.yaml"
@@ -85,11 +86,17 @@ def prepare_run_dir(spec: StudySpec, options: RunOptions) -> bool:
     if spec_file.exists():
         stored = (yaml.safe_load(spec_file.read_text()) or {}).get("hash")
         if stored != spec.hash:
-            raise PoseDiffError(str(run_dir), f"a new folder for study {spec.name!r} (hash {spec.hash}); pass --out",
-                                f"the results of another study (hash {stored})")
+            raise PoseDiffError(
+                str(run_dir),
+                f"a new folder for study {spec.name!r} (hash {spec.hash}); pass --out",
+                f"the results of another study (hash {stored})",
+            )
         if not options.resume:
-            raise PoseDiffError(str(run_dir), "--resume to continue this study, or a new folder (--out)",
-                                "an earlier run of the same study")
+            raise PoseDiffError(
+                str(run_dir),
+                "--resume to continue this study, or a new folder (--out)",
+                "an earlier run of the same study",
+            )
         return True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise PoseDiffError(str(run_dir), "an empty or new folder for the study's results", "a non-empty folder")
@@ -114,8 +121,11 @@ def start_ray(options: RunOptions) -> None:
 def restore_storage_url(link: OptunaLink, storage_url: str | None) -> None:
     """Give the restored bridge (shared by searcher, scheduler, callback) the URL tuner.pkl holds redacted."""
     if link.storage_url and not storage_url:
-        raise PoseDiffError("--storage", "the study's Optuna storage URL again (its password is kept off disk)",
-                            f"no --storage for a study stored at {link.storage_url}")
+        raise PoseDiffError(
+            "--storage",
+            "the study's Optuna storage URL again (its password is kept off disk)",
+            f"no --storage for a study stored at {link.storage_url}",
+        )
     link.storage_url = storage_url
 
 
@@ -129,9 +139,12 @@ def check_storage(spec: StudySpec, options: RunOptions) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - unreachable server, missing database, bad URL, missing driver
         first = next((line for line in str(exc).splitlines() if line.strip()), "")
-        raise PoseDiffError("--storage", "a reachable Optuna storage URL",
-                            f"{type(exc).__name__} at {redact_url(options.storage_url)}: "
-                            f"{first.strip().replace(options.storage_url, '***')}") from None
+        raise PoseDiffError(
+            "--storage",
+            "a reachable Optuna storage URL",
+            f"{type(exc).__name__} at {redact_url(options.storage_url)}: "
+            f"{first.strip().replace(options.storage_url, '***')}",
+        ) from None
 
 
 def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resuming: bool) -> tune.Tuner:
@@ -140,8 +153,9 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
     storage, name = experiment_path(spec, options)
     trainable = make_trainable(spec)
     if resuming and tune.Tuner.can_restore(os.path.join(storage, name)):
-        tuner = tune.Tuner.restore(os.path.join(storage, name), trainable, resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False)
+        tuner = tune.Tuner.restore(
+            os.path.join(storage, name), trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
+        )
         # Ray unpickles our callback from tuner.pkl without its view (not picklable); with Ray Client
         # the tuner lives remotely and the study runs without a live view.
         local = getattr(tuner, "_local_tuner", None)
@@ -152,14 +166,26 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
         return tuner
     link = OptunaLink(spec, run_dir, options.storage_url)
     return tune.Tuner(
-        trainable, param_space={},
+        trainable,
+        param_space={},
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearcher(link), scheduler=OptunaPruningScheduler(link), num_samples=spec.num_total_trials,
-            max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, metric=spec.metric, mode=spec.mode),
+            search_alg=OptunaSearcher(link),
+            scheduler=OptunaPruningScheduler(link),
+            num_samples=spec.num_total_trials,
+            max_concurrent_trials=spec.max_concurrent_trials,
+            reuse_actors=True,
+            metric=spec.metric,
+            mode=spec.mode,
+        ),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            name=name,
+            storage_path=storage,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[ResultsCallback(link, run_dir, view)], verbose=0))
+            callbacks=[ResultsCallback(link, run_dir, view)],
+            verbose=0,
+        ),
+    )
 
 
 def finished_earlier(spec: StudySpec, options: RunOptions) -> bool:

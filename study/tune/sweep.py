@@ -7,6 +7,7 @@ training trials of a study folder, finds each one's latest Ray checkpoint, runs 
 id is ``"<source trial id>/eval-<k>"`` with k a hash of the resolved sampler config and the
 evaluation frames, so re-running a sweep skips what is done and never duplicates a row.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,15 +16,15 @@ import itertools
 import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from model.config import SamplerConfig, TrialConfig, check_ranges, coerce
 from model.errors import PoseDiffError
 from study.results.layout import CHECKPOINT_FILE, RAY_DIR
-from study.results.tables import (TRIALS_FILE, ResultsStore, TrialRow, file_study, finite, read_trials,
-                                  trial_from_record)
+from study.results.tables import TRIALS_FILE, ResultsStore, TrialRow, file_study, finite, read_trials, trial_from_record
 from study.spec.yaml_file import read_yaml
 
 TOP_KEYS = ("grid", "settings", "split", "eval_subset_size", "seed")
@@ -61,8 +62,7 @@ def _sampler_setting(values: Any, where: str) -> dict[str, Any]:
         raise PoseDiffError(where, "a non-empty mapping of sampler.* keys", repr(values))
     for key in values:
         if not str(key).startswith("sampler."):
-            raise PoseDiffError(f"{where}: {key}", "a sampler.* key (a sweep never retrains the network)",
-                                repr(key))
+            raise PoseDiffError(f"{where}: {key}", "a sampler.* key (a sweep never retrains the network)", repr(key))
     return {key: coerce(key, value, where) for key, value in values.items()}
 
 
@@ -101,11 +101,16 @@ def load_sweep(path: Path | str) -> SweepSpec:
     if not settings:
         raise PoseDiffError(str(path), "at least one sampler setting (grid or settings)", "none")
     for i, setting in enumerate(settings):  # ranges against the defaults; again per source trial later
-        check_ranges(dataclasses.replace(TrialConfig(), sampler=resolve_sampler(SamplerConfig(), setting)),
-                     f"{path}: setting {i} {setting}")
+        check_ranges(
+            dataclasses.replace(TrialConfig(), sampler=resolve_sampler(SamplerConfig(), setting)),
+            f"{path}: setting {i} {setting}",
+        )
     subset = raw.get("eval_subset_size", _TRIAL_SUBSET)
-    if subset is not _TRIAL_SUBSET and subset is not None and (isinstance(subset, bool) or not isinstance(subset, int)
-                                                                or subset < 1):
+    if (
+        subset is not _TRIAL_SUBSET
+        and subset is not None
+        and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1)
+    ):
         raise PoseDiffError(f"{path}: eval_subset_size", "an integer >= 1 or null", repr(subset))
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -120,8 +125,9 @@ def resolve_sampler(base: SamplerConfig, setting: dict[str, Any]) -> SamplerConf
 
 def eval_id(source_id: str, sampler: SamplerConfig, eval_subset_size: int | None, seed: int) -> str:
     """``"<source>/eval-<k>"``: k from a hash of the resolved sampler and the evaluated frames (stable)."""
-    text = json.dumps({"sampler": dataclasses.asdict(sampler), "eval_subset_size": eval_subset_size,
-                       "seed": seed}, sort_keys=True)
+    text = json.dumps(
+        {"sampler": dataclasses.asdict(sampler), "eval_subset_size": eval_subset_size, "seed": seed}, sort_keys=True
+    )
     return f"{source_id}/eval-{int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)}"
 
 
@@ -130,11 +136,20 @@ def top_trials(run_dir: Path, top: int) -> list[TrialRow]:
     if top < 1:
         raise PoseDiffError("--top", "an integer >= 1", repr(top))
     rows = [trial_from_record(r) for r in read_trials(run_dir).to_pylist()]
-    done = [r for r in rows if r.kind == "train" and r.status == "complete" and finite(r.best_val_mpjpe_mm)
-            and r.params.get("diffusion.prediction") != "regress"]
+    done = [
+        r
+        for r in rows
+        if r.kind == "train"
+        and r.status == "complete"
+        and finite(r.best_val_mpjpe_mm)
+        and r.params.get("diffusion.prediction") != "regress"
+    ]
     if not done:
-        raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one complete diffusion trial",
-                            f"{len(rows)} rows, none complete")
+        raise PoseDiffError(
+            str(Path(run_dir) / TRIALS_FILE),
+            "at least one complete diffusion trial",
+            f"{len(rows)} rows, none complete",
+        )
     return sorted(done, key=lambda r: r.best_val_mpjpe_mm)[:top]
 
 
@@ -142,8 +157,11 @@ def find_checkpoint(ray_dir: Path, trial_id: str) -> Path:
     """The latest ``checkpoint_*/trial.pt`` of a Tune trial (its folder name holds the trial id)."""
     found = sorted(ray_dir.glob(f"*/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"), key=lambda p: p.parent.name)
     if not found:
-        raise PoseDiffError(str(ray_dir), f"a checkpoint of trial {trial_id} (<experiment>/*_{trial_id}_*/"
-                            f"checkpoint_*/{CHECKPOINT_FILE})", "none")
+        raise PoseDiffError(
+            str(ray_dir),
+            f"a checkpoint of trial {trial_id} (<experiment>/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE})",
+            "none",
+        )
     return found[-1]
 
 
@@ -160,8 +178,15 @@ def plan(run_dir: Path, sweep: SweepSpec, top: int, ray_dir: Path | None = None)
         for i, setting in enumerate(sweep.settings):
             sampler = resolve_sampler(cfg.sampler, setting)
             check_ranges(dataclasses.replace(cfg, sampler=sampler), f"{sweep.source}: setting {i} on {source.trial_id}")
-            job = EvalJob(source, eval_id(source.trial_id, sampler, subset, sweep.seed), checkpoint, sampler,
-                          subset, sweep.seed, sweep.splits)
+            job = EvalJob(
+                source,
+                eval_id(source.trial_id, sampler, subset, sweep.seed),
+                checkpoint,
+                sampler,
+                subset,
+                sweep.seed,
+                sweep.splits,
+            )
             jobs.setdefault(job.eval_id, job)
     return list(jobs.values())
 
@@ -194,8 +219,13 @@ def evaluate_splits(job: EvalJob) -> dict[str, Any]:
     splits, out = cached_splits(cfg.data), {}
     for name in job.splits:
         part = getattr(splits, name).seeded_subset(job.eval_subset_size, cfg.data.val_subset_seed)
-        result = evaluate(lifter, part, job.sampler, batch_size=cfg.train.batch_size,
-                          generator=torch.Generator().manual_seed(job.seed))
+        result = evaluate(
+            lifter,
+            part,
+            job.sampler,
+            batch_size=cfg.train.batch_size,
+            generator=torch.Generator().manual_seed(job.seed),
+        )
         out.update(split_figures(name, result))
     # Outside a Ray worker (a direct call) ask no runtime context: it would look for a cluster.
     node = node_label() if ray.is_initialized() else socket.gethostname()
@@ -205,21 +235,42 @@ def evaluate_splits(job: EvalJob) -> dict[str, Any]:
 def split_figures(split: str, result: Any) -> dict[str, Any]:
     """The TrialRow columns one split's EvalResult fills (mm)."""
     if split == "val":
-        return {"val_full_mpjpe_mm": result.mpjpe_mm, "final_val_mpjpe_mm": result.mpjpe_mm,
-                "final_val_p_mpjpe_mm": result.p_mpjpe_mm, "nfe": result.nfe}
-    return {"test_mpjpe_mm": result.mpjpe_mm, "test_p_mpjpe_mm": result.p_mpjpe_mm,
-            "test_n_mpjpe_mm": result.n_mpjpe_mm, "oracle_mpjpe_mm": result.oracle_pose_mpjpe_mm, "nfe": result.nfe}
+        return {
+            "val_full_mpjpe_mm": result.mpjpe_mm,
+            "final_val_mpjpe_mm": result.mpjpe_mm,
+            "final_val_p_mpjpe_mm": result.p_mpjpe_mm,
+            "nfe": result.nfe,
+        }
+    return {
+        "test_mpjpe_mm": result.mpjpe_mm,
+        "test_p_mpjpe_mm": result.p_mpjpe_mm,
+        "test_n_mpjpe_mm": result.n_mpjpe_mm,
+        "oracle_mpjpe_mm": result.oracle_pose_mpjpe_mm,
+        "nfe": result.nfe,
+    }
 
 
 def eval_row(job: EvalJob, figures: dict[str, Any], prev: TrialRow | None) -> TrialRow:
     """The eval row of a job: the source's complete config with the resolved sampler (and frames) applied,
     ``figures`` on top of ``prev``."""
-    params = {**job.source.params, **{f"sampler.{k}": v for k, v in dataclasses.asdict(job.sampler).items()},
-              "data.eval_subset_size": job.eval_subset_size}
-    base = prev or TrialRow(study=job.source.study, trial_id=job.eval_id, trial_number=job.source.trial_number,
-                            status="complete", params=params, epochs_run=job.source.epochs_run,
-                            best_val_mpjpe_mm=None, final_val_mpjpe_mm=None, best_val_p_mpjpe_mm=None,
-                            final_val_p_mpjpe_mm=None, kind="eval")
+    params = {
+        **job.source.params,
+        **{f"sampler.{k}": v for k, v in dataclasses.asdict(job.sampler).items()},
+        "data.eval_subset_size": job.eval_subset_size,
+    }
+    base = prev or TrialRow(
+        study=job.source.study,
+        trial_id=job.eval_id,
+        trial_number=job.source.trial_number,
+        status="complete",
+        params=params,
+        epochs_run=job.source.epochs_run,
+        best_val_mpjpe_mm=None,
+        final_val_mpjpe_mm=None,
+        best_val_p_mpjpe_mm=None,
+        final_val_p_mpjpe_mm=None,
+        kind="eval",
+    )
     return dataclasses.replace(base, params=params, **figures)
 
 
@@ -237,8 +288,13 @@ class SweepOutcome:
     num_skipped: int
 
 
-def run_sweep(run_dir: Path, sweep: SweepSpec, top: int, address: str | None = None,
-              on_row: Callable[[TrialRow], None] | None = None) -> SweepOutcome:
+def run_sweep(
+    run_dir: Path,
+    sweep: SweepSpec,
+    top: int,
+    address: str | None = None,
+    on_row: Callable[[TrialRow], None] | None = None,
+) -> SweepOutcome:
     """Evaluate the top trials of ``run_dir`` under every setting, one Ray task each; rows flushed as they land."""
     import ray
 
@@ -266,4 +322,3 @@ def run_sweep(run_dir: Path, sweep: SweepSpec, top: int, address: str | None = N
             if on_row is not None:
                 on_row(row)
     return SweepOutcome(tuple(rows), len(jobs) - len(todo))
-

@@ -8,6 +8,7 @@ evaluated, so the final result carries those figures (test figures are reported,
 A restored trial resumes from the newest of its checkpoints that loads (each unusable one is named
 in one line on the trial's stderr), else restarts at epoch 1.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,9 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow.fs
 import ray
@@ -32,9 +34,9 @@ from model.errors import PoseDiffError
 from model.evaluate import evaluate
 from model.train import EpochMetrics, fit, load_resume_payload
 from study.results.layout import CHECKPOINT_FILE
+from study.spec.study_spec import StudySpec
 from study.tune.devices import gpu_seconds, num_threads, trial_device
 from study.tune.gate import EpochGate
-from study.spec.study_spec import StudySpec
 
 CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")  # Tune's folder names: checkpoint_000000, checkpoint_000001, ...
 _SPLITS: dict[DataConfig, Splits] = {}  # per worker process: reuse_actors keeps it across trials
@@ -71,8 +73,12 @@ class _Reporter:
     def usage(self) -> dict[str, Any]:
         """Time inside this trial so far (s), CPU and GPU seconds, the node."""
         wall_s = time.perf_counter() - self.start_s
-        return {"trial_s": wall_s, "cpu_s": time.process_time() - self.cpu0_s,
-                "gpu_s": gpu_seconds(self.device, self.gpus, wall_s), "node": self.node}
+        return {
+            "trial_s": wall_s,
+            "cpu_s": time.process_time() - self.cpu0_s,
+            "gpu_s": gpu_seconds(self.device, self.gpus, wall_s),
+            "node": self.node,
+        }
 
     def __call__(self, metrics: EpochMetrics, checkpoint: Callable[[Path], None]) -> None:
         """fit's ``on_epoch``: report now, or hold the last epoch back for the final evaluation."""
@@ -101,11 +107,18 @@ class _Reporter:
 def final_figures(lifter: torch.nn.Module, splits: Splits, cfg: TrialConfig, device: torch.device) -> dict[str, Any]:
     """The validation and test splits (all frames, or data.eval_subset_size of each), with the trial's sampler (mm)."""
     size, seed = cfg.data.eval_subset_size, cfg.data.val_subset_seed
-    val, test = (evaluate(lifter, split.seeded_subset(size, seed).to(device), cfg.sampler,
-                          batch_size=cfg.train.batch_size) for split in (splits.val, splits.test))
-    return {"val_full_mpjpe_mm": val.mpjpe_mm, "test_mpjpe_mm": test.mpjpe_mm,
-            "test_p_mpjpe_mm": test.p_mpjpe_mm, "test_n_mpjpe_mm": test.n_mpjpe_mm,
-            "oracle_mpjpe_mm": test.oracle_pose_mpjpe_mm, "nfe": test.nfe}
+    val, test = (
+        evaluate(lifter, split.seeded_subset(size, seed).to(device), cfg.sampler, batch_size=cfg.train.batch_size)
+        for split in (splits.val, splits.test)
+    )
+    return {
+        "val_full_mpjpe_mm": val.mpjpe_mm,
+        "test_mpjpe_mm": test.mpjpe_mm,
+        "test_p_mpjpe_mm": test.p_mpjpe_mm,
+        "test_n_mpjpe_mm": test.n_mpjpe_mm,
+        "oracle_mpjpe_mm": test.oracle_pose_mpjpe_mm,
+        "nfe": test.nfe,
+    }
 
 
 def _checkpoint_index(name: str) -> int | None:
@@ -153,8 +166,7 @@ def _say(line: str) -> None:
     print(" ".join(line.split()), file=sys.stderr, flush=True)
 
 
-def usable_checkpoint(candidates: list[tune.Checkpoint], into: Path,
-                      say: Callable[[str], None] = _say) -> Path | None:
+def usable_checkpoint(candidates: list[tune.Checkpoint], into: Path, say: Callable[[str], None] = _say) -> Path | None:
     """The file of the first candidate that loads (copied under ``into``), else None (restart from epoch 1).
 
     Every unusable candidate is one line through ``say``: the file, expected, found, what happens now.
@@ -163,8 +175,11 @@ def usable_checkpoint(candidates: list[tune.Checkpoint], into: Path,
         try:
             return fetch_checkpoint(candidate, into / str(i))
         except PoseDiffError as err:
-            now = (f"falling back to the previous checkpoint {candidates[i + 1].path}" if i + 1 < len(candidates)
-                   else "no usable checkpoint left: the trial restarts from epoch 1")
+            now = (
+                f"falling back to the previous checkpoint {candidates[i + 1].path}"
+                if i + 1 < len(candidates)
+                else "no usable checkpoint left: the trial restarts from epoch 1"
+            )
             say(f"posediff: unusable checkpoint: {err}; {now}")
     return None
 

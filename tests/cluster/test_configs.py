@@ -1,4 +1,5 @@
 """The cluster configs validate against Ray's own cluster-launcher schema (offline)."""
+
 from __future__ import annotations
 
 import copy
@@ -64,6 +65,9 @@ def test_kuberay_manifest_structure() -> None:
         assert all(image == f"rayproject/ray:{RAY_VERSION}-py311-gpu" for image in images)
         install = " ".join(" ".join(c.get("args", [])) for c in pod.get("initContainers", []))
         assert "pip install" in install and "posediff-study" in install
-    gpus = [c["resources"]["limits"].get("nvidia.com/gpu", 0)
-            for g in spec["workerGroupSpecs"] for c in g["template"]["spec"]["containers"]]
+    gpus = [
+        c["resources"]["limits"].get("nvidia.com/gpu", 0)
+        for g in spec["workerGroupSpecs"]
+        for c in g["template"]["spec"]["containers"]
+    ]
     assert max(gpus) >= 1

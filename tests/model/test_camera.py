@@ -1,4 +1,5 @@
 """The VideoPose3D camera model: extrinsics, projection and screen normalisation round trips."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The typed trial-config boundary: dotted and nested keys, types, choices, ranges."""
+
 from __future__ import annotations
 
 import pytest

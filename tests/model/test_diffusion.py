@@ -1,4 +1,5 @@
 """Forward process (docs/lifter.md §2): the marginal of q_sample, x_T ~ p_T, components, w-space conversions."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,13 @@ D64 = torch.float64
 
 def mixture() -> GaussianMixturePrior:
     """K = 2 in d = 3, well separated, with correlated covariances (metres)."""
-    sigma = torch.tensor([[[0.04, 0.01, 0.0], [0.01, 0.02, 0.005], [0.0, 0.005, 0.01]],
-                          [[0.01, 0.0, -0.004], [0.0, 0.03, 0.0], [-0.004, 0.0, 0.02]]], dtype=D64)
+    sigma = torch.tensor(
+        [
+            [[0.04, 0.01, 0.0], [0.01, 0.02, 0.005], [0.0, 0.005, 0.01]],
+            [[0.01, 0.0, -0.004], [0.0, 0.03, 0.0], [-0.004, 0.0, 0.02]],
+        ],
+        dtype=D64,
+    )
     mu = torch.tensor([[0.0, 0.2, -0.1], [1.0, -0.5, 0.4]], dtype=D64)
     return GaussianMixturePrior(pi=torch.tensor([0.25, 0.75], dtype=D64), mu=mu, L=torch.linalg.cholesky(sigma))
 

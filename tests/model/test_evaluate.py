@@ -1,4 +1,5 @@
 """evaluate(): overall and per-action errors, oracle columns, NFE, reproducibility (untrained tiny lifter)."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,9 +17,13 @@ torch.set_num_threads(1)
 
 def tiny_lifter(small_splits, prediction: str = "x0") -> DiffusionLifter:
     torch.manual_seed(0)
-    return DiffusionLifter.from_poses(DiffusionConfig(num_steps=10, prediction=prediction),
-                                      NetworkConfig(width=16, num_blocks=1, num_heads=2), PriorConfig(),
-                                      standard_prior(48), small_splits.train.poses_3d).eval()
+    return DiffusionLifter.from_poses(
+        DiffusionConfig(num_steps=10, prediction=prediction),
+        NetworkConfig(width=16, num_blocks=1, num_heads=2),
+        PriorConfig(),
+        standard_prior(48),
+        small_splits.train.poses_3d,
+    ).eval()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Skeleton graph operator and Chebyshev graph convolution (model.graph)."""
+
 from __future__ import annotations
 
 import numpy as np

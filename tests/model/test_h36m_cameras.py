@@ -1,4 +1,5 @@
 """The built-in Human3.6M cameras: every evaluated subject has four calibrated cameras."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,9 @@ def test_capture_centre_projects_inside_every_image(subject: str) -> None:
     for cam in h36m_cameras(subject):
         X = world_to_camera(np.array([[0.0, 0.0, 1.0]]), cam.orientation, cam.translation)
         assert X[0, 2] > 0
-        u, v = image_coordinates(project_to_2d(X, normalised_intrinsic(cam).astype(np.float64)), cam.res_w, cam.res_h)[0]
+        u, v = image_coordinates(project_to_2d(X, normalised_intrinsic(cam).astype(np.float64)), cam.res_w, cam.res_h)[
+            0
+        ]
         assert 0 < u < cam.res_w and 0 < v < cam.res_h
 
 

@@ -1,4 +1,5 @@
 """Hypothesis aggregation and oracle errors (docs/lifter.md §6)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """model.io.atomic_write: the target is complete or untouched, nothing is left behind, data is fsynced."""
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,9 @@ def test_a_failing_serialiser_leaves_nothing(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-def test_fsyncs_the_file_before_the_rename_and_the_folder_after(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsyncs_the_file_before_the_rename_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "out.bin"
     synced: list[tuple[bool, bool]] = []  # (is a folder, target exists yet) per fsync call
     real_fsync = os.fsync

@@ -1,4 +1,5 @@
 """The lifter glue: loss and sample shapes, N folded into the batch, root zero, every prediction type."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,12 +26,14 @@ def _prior() -> GaussianMixturePrior:
     g = torch.Generator().manual_seed(1)
     A = 0.05 * torch.randn(2, D, D, generator=g)
     cov = A @ A.transpose(1, 2) + 0.01 * torch.eye(D)
-    return GaussianMixturePrior(pi=torch.tensor([0.3, 0.7]), mu=0.1 * torch.randn(2, D, generator=g),
-                                L=torch.linalg.cholesky(cov))
+    return GaussianMixturePrior(
+        pi=torch.tensor([0.3, 0.7]), mu=0.1 * torch.randn(2, D, generator=g), L=torch.linalg.cholesky(cov)
+    )
 
 
-def _lifter(prediction: str = "x0", component: str = "prior", clamp_x0: bool = False,
-            component_embedding: bool = False) -> DiffusionLifter:
+def _lifter(
+    prediction: str = "x0", component: str = "prior", clamp_x0: bool = False, component_embedding: bool = False
+) -> DiffusionLifter:
     torch.manual_seed(0)
     diffusion = DiffusionConfig(schedule="cosine", num_steps=20, prediction=prediction, clamp_x0=clamp_x0)
     network = NetworkConfig(width=16, num_blocks=1, num_heads=2, component_embedding=component_embedding)
@@ -125,9 +128,19 @@ def test_state_dict_holds_prior_schedule_and_stats() -> None:
     lifter = _lifter()
     keys = set(lifter.state_dict())
     assert {"pi", "mu", "L", "abar", "betas", "pose_mean", "pose_std", "pose_low", "pose_high"} <= keys
-    clone = DiffusionLifter(lifter.diffusion, lifter.network_cfg, lifter.prior_cfg, lifter.prior,
-                            torch.zeros(D), torch.ones(D), torch.zeros(D), torch.ones(D))
+    clone = DiffusionLifter(
+        lifter.diffusion,
+        lifter.network_cfg,
+        lifter.prior_cfg,
+        lifter.prior,
+        torch.zeros(D),
+        torch.ones(D),
+        torch.zeros(D),
+        torch.ones(D),
+    )
     clone.load_state_dict(lifter.state_dict())
     cfg = SamplerConfig(num_hypotheses=2, num_steps=3)
-    assert torch.equal(clone.sample(_c(), cfg, torch.Generator().manual_seed(0)),
-                       lifter.sample(_c(), cfg, torch.Generator().manual_seed(0)))
+    assert torch.equal(
+        clone.sample(_c(), cfg, torch.Generator().manual_seed(0)),
+        lifter.sample(_c(), cfg, torch.Generator().manual_seed(0)),
+    )

@@ -1,4 +1,5 @@
 """MPJPE, P-MPJPE, N-MPJPE and the per-action tables (VideoPose3D definitions)."""
+
 from __future__ import annotations
 
 import numpy as np

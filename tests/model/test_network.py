@@ -1,4 +1,5 @@
 """GCN + attention denoiser (model.network, docs/lifter.md §4)."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,11 +24,14 @@ def inputs(batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch
     return x_t, c, t
 
 
-@pytest.mark.parametrize("cfg", [
-    NetworkConfig(width=16, num_blocks=1, num_heads=1),
-    NetworkConfig(width=32, num_blocks=2, num_heads=4, dropout=0.1),
-    NetworkConfig(width=24, num_blocks=3, num_heads=3, component_embedding=True),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        NetworkConfig(width=16, num_blocks=1, num_heads=1),
+        NetworkConfig(width=32, num_blocks=2, num_heads=4, dropout=0.1),
+        NetworkConfig(width=24, num_blocks=3, num_heads=3, component_embedding=True),
+    ],
+)
 def test_output_shape(cfg):
     net = Denoiser(cfg, num_components=3)
     x_t, c, t = inputs(5)

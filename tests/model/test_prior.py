@@ -1,4 +1,5 @@
 """GMM prior (docs/lifter.md §1): EM recovery, ridge, cache, special cases, whitening, responsibilities."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,12 @@ torch.set_num_threads(1)
 
 PI = np.array([0.3, 0.7])
 MU = np.array([[0.0, 0.1, -0.2], [0.5, -0.4, 0.3]])
-SIGMA = np.array([[[0.010, 0.004, 0.0], [0.004, 0.020, 0.0], [0.0, 0.0, 0.005]],
-                  [[0.020, 0.0, -0.006], [0.0, 0.010, 0.0], [-0.006, 0.0, 0.015]]])
+SIGMA = np.array(
+    [
+        [[0.010, 0.004, 0.0], [0.004, 0.020, 0.0], [0.0, 0.0, 0.005]],
+        [[0.020, 0.0, -0.006], [0.0, 0.010, 0.0], [-0.006, 0.0, 0.015]],
+    ]
+)
 
 
 def two_component_poses(num: int, seed: int = 0) -> np.ndarray:

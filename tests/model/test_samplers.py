@@ -1,4 +1,5 @@
 """Samplers (docs/lifter.md §5): identities, the exact-denoiser distribution test, noisy predictors, NFE."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,11 +37,13 @@ class GaussianData:
 
     def denoiser(self, schedule: Schedule):
         """denoise(w_t, t) -> (E[w0 | w_t], eps_hat): E = m0 + sqrt(a) C0 (a C0 + (1 - a) I)^-1 (w_t - sqrt(a) m0)."""
+
         def denoise(w_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
             a = abar_of_t(t, schedule).unsqueeze(1)
             gain = a.sqrt() * self.lam / (a * self.lam + 1 - a)  # per eigen-direction
             w0_hat = self.m0 + ((w_t - a.sqrt() * self.m0) @ self.U * gain) @ self.U.T
             return w0_hat, eps_from_w0(w_t, w0_hat, a.squeeze(1))
+
         return denoise
 
     def sample_errors(self, w0: Tensor) -> tuple[float, float, float]:
@@ -79,8 +82,9 @@ MOMENT_CASES = [
 
 
 @pytest.mark.parametrize("name,kw,cov_bound,spread", MOMENT_CASES)
-def test_exact_denoiser_reproduces_gaussian_data(name: str, kw: dict, cov_bound: float,
-                                                 spread: tuple[float, float]) -> None:
+def test_exact_denoiser_reproduces_gaussian_data(
+    name: str, kw: dict, cov_bound: float, spread: tuple[float, float]
+) -> None:
     data, sched = GaussianData(), make_schedule(COSINE_50)
     mean_err, cov_err, ratio = data.sample_errors(run(name, sched, data.denoiser(sched), **kw))
     assert mean_err < 0.05
@@ -88,8 +92,15 @@ def test_exact_denoiser_reproduces_gaussian_data(name: str, kw: dict, cov_bound:
     assert spread[0] < ratio < spread[1]
 
 
-@pytest.mark.parametrize("name,kw", [("ddpm", {}), ("ddim", {"num_steps": 200}), ("edm", {"num_steps": 50}),
-                                     ("edm", {"num_steps": 50, "S_churn": 10.0})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("ddpm", {}),
+        ("ddim", {"num_steps": 200}),
+        ("edm", {"num_steps": 50}),
+        ("edm", {"num_steps": 50, "S_churn": 10.0}),
+    ],
+)
 def test_samplers_converge_on_a_fine_grid(name: str, kw: dict) -> None:
     """cosine T = 200: every sampler lands within Monte Carlo error (~4%) of the data moments."""
     data, sched = GaussianData(), make_schedule(DiffusionConfig(schedule="cosine", num_steps=200))
@@ -104,6 +115,7 @@ def arbitrary_denoiser(schedule: Schedule, d: int):
     def denoise(w_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         w0_hat = torch.tanh(w_t @ A) * (1 + t[:, None] / schedule.num_steps)
         return w0_hat, eps_from_w0(w_t, w0_hat, abar_of_t(t, schedule))
+
     return denoise
 
 
@@ -114,15 +126,24 @@ def test_ddim_eta0_is_euler_in_w_tilde() -> None:
     w_T = torch.randn(64, d, generator=torch.Generator().manual_seed(0), dtype=D64)
     ddim_out = run("ddim", sched, denoise, n=64, d=d, num_steps=7)
     ts = ddim_timesteps(50, 7)
-    sigma = lambda t: 0.0 if t == 0 else float(sched.sigmas[t - 1])
+
+    def sigma(t):
+        return 0.0 if t == 0 else float(sched.sigmas[t - 1])
+
     w_tilde = w_T / math.sqrt(float(sched.abar[ts[0] - 1]))
     for t, t_next in zip(ts, ts[1:] + [0]):
         a = float(sched.abar[t - 1])
         w0_hat, _ = denoise(math.sqrt(a) * w_tilde, torch.full((64,), float(t), dtype=D64))
         w_tilde = w_tilde + (sigma(t_next) - sigma(t)) * (w_tilde - w0_hat) / sigma(t)  # Euler step
     torch.testing.assert_close(ddim_out, w_tilde)
-    one = ddim_step(w_T, w_T * 0.3, eps_from_w0(w_T, w_T * 0.3, float(sched.abar[49])), float(sched.abar[49]),
-                    float(sched.abar[29]), eta=0.0)
+    one = ddim_step(
+        w_T,
+        w_T * 0.3,
+        eps_from_w0(w_T, w_T * 0.3, float(sched.abar[49])),
+        float(sched.abar[49]),
+        float(sched.abar[29]),
+        eta=0.0,
+    )
     a_T, a_30 = float(sched.abar[49]), float(sched.abar[29])
     w_tilde_T = w_T / math.sqrt(a_T)
     euler = w_tilde_T + (sigma(30) - sigma(50)) * (w_tilde_T - 0.3 * w_T) / sigma(50)
@@ -178,6 +199,7 @@ def test_noisy_x0_predictor_degrades_gracefully_while_eps_recovery_explodes() ->
                 w0_hat, eps_hat = w0_from_eps(w_t, eps + s * z, a), eps + s * z  # recovered naively
             first_w0_err.setdefault(kind, float((w0_hat - w0).square().mean().sqrt()))
             return w0_hat, eps_hat
+
         return denoise
 
     reference = run("ddim", sched, exact, n=2000, num_steps=10)
@@ -198,10 +220,16 @@ def test_noisy_x0_predictor_degrades_gracefully_while_eps_recovery_explodes() ->
     assert errors["eps", 0.1][0] < 5 * 0.1
 
 
-@pytest.mark.parametrize("name,kw,expected", [
-    ("ddpm", {}, 50), ("ddim", {"num_steps": 10}, 10), ("ddim", {"num_steps": 80}, 50),
-    ("edm", {"num_steps": 10}, 19), ("edm", {"num_steps": 1}, 1),
-])
+@pytest.mark.parametrize(
+    "name,kw,expected",
+    [
+        ("ddpm", {}, 50),
+        ("ddim", {"num_steps": 10}, 10),
+        ("ddim", {"num_steps": 80}, 50),
+        ("edm", {"num_steps": 10}, 19),
+        ("edm", {"num_steps": 1}, 1),
+    ],
+)
 def test_output_shape_nfe_and_no_grad(name: str, kw: dict, expected: int) -> None:
     sched = make_schedule(COSINE_50)
     layer = torch.nn.Linear(3, 3).double()

@@ -1,4 +1,5 @@
 """Schedules (docs/lifter.md §3): abar strictly decreasing in (0, 1), closed forms, abar_T, t(sigma)."""
+
 from __future__ import annotations
 
 import math

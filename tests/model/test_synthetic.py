@@ -1,4 +1,5 @@
 """The synthetic dataset: determinism, rigid bodies, floor contact, anatomy, cameras, noise, format."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ def all_poses(data: dict, subject: str) -> np.ndarray:
 
 
 def as_camera(record: dict) -> Camera:
-    return Camera(**{k: np.asarray(v) if k in ("intrinsic", "orientation", "translation") else v
-                     for k, v in record.items()})
+    return Camera(
+        **{k: np.asarray(v) if k in ("intrinsic", "orientation", "translation") else v for k, v in record.items()}
+    )
 
 
 def test_same_seed_same_arrays_different_seed_different(data):

@@ -1,4 +1,5 @@
 """Training on the small synthetic fixture: learning, the regress reference, resume, checkpoints, divergence."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,15 +34,24 @@ REGRESS_MARGIN = 1.3
 
 def small_config(synthetic_npz: Path, **train: object) -> TrialConfig:
     """Width-32, one-block lifter; a few thousand samples per epoch (seconds on one core)."""
-    return trial_config({
-        "data": {"path": str(synthetic_npz), "val_subset_size": 256},
-        "prior": {"num_components": 2, "fit_samples": 2000},
-        "diffusion": {"num_steps": 20, "prediction": "x0"},
-        "network": {"width": 32, "num_blocks": 1, "num_heads": 2},
-        "sampler": {"name": "ddim", "num_steps": 5, "num_hypotheses": 2},
-        "train": {"epochs": EPOCHS, "batch_size": 128, "lr": 1e-2, "samples_per_epoch": 4096,
-                  "lr_schedule": "cosine", "ema_decay": 0.9, **train},
-    })
+    return trial_config(
+        {
+            "data": {"path": str(synthetic_npz), "val_subset_size": 256},
+            "prior": {"num_components": 2, "fit_samples": 2000},
+            "diffusion": {"num_steps": 20, "prediction": "x0"},
+            "network": {"width": 32, "num_blocks": 1, "num_heads": 2},
+            "sampler": {"name": "ddim", "num_steps": 5, "num_hypotheses": 2},
+            "train": {
+                "epochs": EPOCHS,
+                "batch_size": 128,
+                "lr": 1e-2,
+                "samples_per_epoch": 4096,
+                "lr_schedule": "cosine",
+                "ema_decay": 0.9,
+                **train,
+            },
+        }
+    )
 
 
 class Recorder:
@@ -92,7 +102,9 @@ def test_training_lowers_the_loss_and_beats_the_mean_pose(small_splits, x0_run) 
 def test_diffusion_is_within_a_margin_of_the_regress_reference(small_splits, x0_run, regress_run) -> None:
     _, x0, _ = x0_run
     assert regress_run.epochs[-1].nfe == 1
-    assert regress_run.epochs[-1].val_mpjpe_mm < REGRESS_BASELINE_MARGIN * mean_pose_baseline_mm(small_splits, x0_run[0])
+    assert regress_run.epochs[-1].val_mpjpe_mm < REGRESS_BASELINE_MARGIN * mean_pose_baseline_mm(
+        small_splits, x0_run[0]
+    )
     assert x0.epochs[-1].val_mpjpe_mm <= REGRESS_MARGIN * regress_run.epochs[-1].val_mpjpe_mm
 
 

@@ -1,17 +1,27 @@
 """Fixtures for study tests: tiny variants of searchspaces/smoke.yaml on the small synthetic dataset."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
 SMOKE = Path(__file__).resolve().parents[2] / "searchspaces" / "smoke.yaml"
-TINY_FIXED = {"network.width": 16, "network.num_blocks": 1, "network.num_heads": 2,
-              "train.samples_per_epoch": 1024, "train.batch_size": 64, "prior.fit_samples": 1000,
-              "prior.num_components": 2, "diffusion.num_steps": 20, "sampler.num_steps": 4,
-              "sampler.num_hypotheses": 1}
+TINY_FIXED = {
+    "network.width": 16,
+    "network.num_blocks": 1,
+    "network.num_heads": 2,
+    "train.samples_per_epoch": 1024,
+    "train.batch_size": 64,
+    "prior.fit_samples": 1000,
+    "prior.num_components": 2,
+    "diffusion.num_steps": 20,
+    "sampler.num_steps": 4,
+    "sampler.num_hypotheses": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +43,18 @@ def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
     ``tiny_spec(budget={...}, pruner={...}, space={...})``: budget/fixed/data merge into the tiny
     defaults, every other section replaces smoke's; no regress reference unless ``reference=True``.
     """
+
     def write(name: str = "tiny", **sections: Any) -> Path:
         raw = yaml.safe_load(SMOKE.read_text())
         raw["name"] = name
-        raw["budget"] = {**raw["budget"], "num_trials": 4, "max_epochs": 3, "checkpoint_every": 1,
-                         "max_failures": 0, **sections.pop("budget", {})}
+        raw["budget"] = {
+            **raw["budget"],
+            "num_trials": 4,
+            "max_epochs": 3,
+            "checkpoint_every": 1,
+            "max_failures": 0,
+            **sections.pop("budget", {}),
+        }
         raw["data"] = {"path": str(synthetic_npz), "val_subset_size": 128, **sections.pop("data", {})}
         raw["fixed"] = {**raw["fixed"], **TINY_FIXED, **sections.pop("fixed", {})}
         raw["reference"] = sections.pop("reference", False)  # smoke.yaml's regress reference: opt-in here
@@ -45,6 +62,7 @@ def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))
         return path
+
     return write
 
 
@@ -58,8 +76,8 @@ def check_study(run_dir: Path, name: str) -> tuple[list, list[dict], list[dict]]
     import optuna
 
     from study.results.storage import optuna_storage
-    from study.tune.bridge import TUNE_ID_ATTR
     from study.results.tables import read_epochs, read_trials
+    from study.tune.bridge import TUNE_ID_ATTR
 
     trials = optuna.load_study(study_name=name, storage=optuna_storage(run_dir)).get_trials()
     rows = {r["trial_id"]: r for r in read_trials(run_dir).to_pylist()}

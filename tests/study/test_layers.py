@@ -1,4 +1,5 @@
 """The import direction of study/'s rooms (study/__init__.py): cli -> report/tune -> spec/results -> model."""
+
 from __future__ import annotations
 
 import ast

@@ -3,6 +3,7 @@
 Each fixture returns a function: build the nested content, let the test break one thing
 (`mutate(content)`), write it with np.savez (dicts as 0-d object arrays, as the real files).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,15 +42,36 @@ def custom_content(num_subjects: int = 3, num_frames: int = 6, num_joints: int =
     rng = np.random.default_rng(0)
     subjects = [f"P{i}" for i in range(num_subjects)]
     cams = {s: h36m_cameras(SUBJECTS[i % len(SUBJECTS)])[:2] for i, s in enumerate(subjects)}
-    positions_3d = {s: {a: _poses_world(rng, num_frames + k, num_joints) for k, a in enumerate(("walk", "sit 1"))}
-                    for s in subjects}
-    positions_2d = {s: {a: [_pixels(np.concatenate([X, X[-1:].repeat(extra_2d, 0)]), c) for c in cams[s]]
-                        for a, X in positions_3d[s].items()} for s in subjects}
-    cameras = {s: [{"id": c.id, "res_w": c.res_w, "res_h": c.res_h, "intrinsic": c.intrinsic.tolist(),
-                        "orientation": c.orientation.tolist(), "translation": c.translation.tolist()} for c in cams[s]]
-               for s in subjects}
-    metadata = {"num_joints": num_joints, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
-                    "fps": 50, "source": "test"}
+    positions_3d = {
+        s: {a: _poses_world(rng, num_frames + k, num_joints) for k, a in enumerate(("walk", "sit 1"))} for s in subjects
+    }
+    positions_2d = {
+        s: {
+            a: [_pixels(np.concatenate([X, X[-1:].repeat(extra_2d, 0)]), c) for c in cams[s]]
+            for a, X in positions_3d[s].items()
+        }
+        for s in subjects
+    }
+    cameras = {
+        s: [
+            {
+                "id": c.id,
+                "res_w": c.res_w,
+                "res_h": c.res_h,
+                "intrinsic": c.intrinsic.tolist(),
+                "orientation": c.orientation.tolist(),
+                "translation": c.translation.tolist(),
+            }
+            for c in cams[s]
+        ]
+        for s in subjects
+    }
+    metadata = {
+        "num_joints": num_joints,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+        "fps": 50,
+        "source": "test",
+    }
     return {"positions_3d": positions_3d, "positions_2d": positions_2d, "cameras": cameras, "metadata": metadata}
 
 
@@ -62,28 +84,39 @@ def write_npz(path: Path, content: dict) -> Path:
 def h36m_content(num_frames: int = 5, num_joints: int = 32) -> tuple[dict, dict]:
     """Valid (3D file, 2D file) contents for every subject with published cameras; 2D 3 frames longer."""
     rng = np.random.default_rng(1)
-    positions_3d = {s: {a: _poses_world(rng, num_frames, num_joints) for a in ("Walking", "Walking 1", "Eating 2")}
-                    for s in SUBJECTS}
-    positions_2d = {s: {a: [_pixels(np.concatenate([X, X[:3]]), c) for c in h36m_cameras(s)]
-                        for a, X in positions_3d[s].items()} for s in SUBJECTS}
-    metadata = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+    positions_3d = {
+        s: {a: _poses_world(rng, num_frames, num_joints) for a in ("Walking", "Walking 1", "Eating 2")}
+        for s in SUBJECTS
+    }
+    positions_2d = {
+        s: {a: [_pixels(np.concatenate([X, X[:3]]), c) for c in h36m_cameras(s)] for a, X in positions_3d[s].items()}
+        for s in SUBJECTS
+    }
+    metadata = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+    }
     return {"positions_3d": positions_3d}, {"positions_2d": positions_2d, "metadata": metadata}
 
 
 @pytest.fixture
 def custom_file(tmp_path: Path) -> Callable[..., Path]:
     """make(mutate=None, **custom_content kwargs) -> path of a custom-format .npz."""
+
     def make(mutate: Mutate = None, **kwargs) -> Path:
         content = custom_content(**kwargs)
         if mutate:
             mutate(content)
         return write_npz(tmp_path / "custom.npz", content)
+
     return make
 
 
 @pytest.fixture
 def h36m_dir(tmp_path: Path) -> Callable[..., Path]:
     """make(mutate_3d=None, mutate_2d=None, keypoints='gt') -> a directory in VideoPose3D's layout."""
+
     def make(mutate_3d: Mutate = None, mutate_2d: Mutate = None, keypoints: str = "gt", **kwargs) -> Path:
         content_3d, content_2d = h36m_content(**kwargs)
         for mutate, content in ((mutate_3d, content_3d), (mutate_2d, content_2d)):
@@ -92,4 +125,5 @@ def h36m_dir(tmp_path: Path) -> Callable[..., Path]:
         write_npz(tmp_path / "data_3d_h36m.npz", content_3d)
         write_npz(tmp_path / f"data_2d_h36m_{keypoints}.npz", content_2d)
         return tmp_path
+
     return make

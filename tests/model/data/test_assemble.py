@@ -1,4 +1,5 @@
 """PoseSet assembly: camera frame, root-relative, 2D aligned with the 3D it came from, camera rows."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,6 +44,7 @@ def test_frames_map_back_to_the_file_world_positions(custom_file: Callable[..., 
 def test_camera_rows_shared_by_id_unless_intrinsics_differ(custom_file: Callable[..., Path]) -> None:
     def detune(content: dict) -> None:
         content["cameras"]["P2"][0]["intrinsic"] = [1000.0, 1000, 500, 500, 0, 0, 0, 0, 0]
+
     raw = read_custom(custom_file(detune))
     table = camera_table(raw.cameras)
     assert table.names == ("P0/54138969", "55011271", "P1/54138969", "P2/54138969")

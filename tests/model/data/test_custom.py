@@ -1,4 +1,5 @@
 """The custom single-file format: a valid file reads; every malformed one names file, key and problem."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -23,6 +24,7 @@ def test_valid_file_reads_with_its_cameras(custom_file: Callable[..., Path]) -> 
 def test_metadata_splits_are_the_default(custom_file: Callable[..., Path]) -> None:
     def splits(c: dict) -> None:
         c["metadata"]["splits"] = {"train": ["P2", "P0"], "val": ["P1"], "test": []}
+
     assert read_custom(custom_file(splits)).default_splits == (("P2", "P0"), ("P1",), ())
 
 
@@ -37,6 +39,7 @@ def _set(path: tuple, value: object) -> Callable[[dict], None]:
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -46,6 +49,7 @@ def _delete(path: tuple) -> Callable[[dict], None]:
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return mutate
 
 
@@ -59,30 +63,61 @@ def _short_2d(content: dict) -> None:
 
 MALFORMED = [
     ("missing key", _delete(("cameras",)), "cameras", "missing key"),
-    ("3D wrong shape", _set(("positions_3d", "P1", "walk"), np.zeros((6, 17, 2))), "positions_3d/P1/walk", "found shape (6, 17, 2)"),
-    ("3D joints differ from metadata", _set(("positions_3d", "P1", "walk"), np.zeros((6, 32, 3))), "positions_3d/P1/walk", "found shape (6, 32, 3)"),
+    (
+        "3D wrong shape",
+        _set(("positions_3d", "P1", "walk"), np.zeros((6, 17, 2))),
+        "positions_3d/P1/walk",
+        "found shape (6, 17, 2)",
+    ),
+    (
+        "3D joints differ from metadata",
+        _set(("positions_3d", "P1", "walk"), np.zeros((6, 32, 3))),
+        "positions_3d/P1/walk",
+        "found shape (6, 32, 3)",
+    ),
     ("NaN in 2D", _nan_2d, "positions_2d/P0/walk/camera 1", "found 1 NaN/inf values"),
     ("2D shorter than 3D", _short_2d, "positions_2d/P1/sit 1/camera 0", "expected at least 7 frames"),
     ("subject without cameras", _delete(("cameras", "P2")), "cameras/P2", "found missing"),
     ("subject with empty camera list", _set(("cameras", "P2"), []), "cameras/P2", "found an empty list"),
-    ("2D camera count", _set(("positions_2d", "P0", "walk"), [np.zeros((6, 17, 2))]), "positions_2d/P0/walk", "expected 2 per-camera arrays"),
+    (
+        "2D camera count",
+        _set(("positions_2d", "P0", "walk"), [np.zeros((6, 17, 2))]),
+        "positions_2d/P0/walk",
+        "expected 2 per-camera arrays",
+    ),
     ("2D action missing", _delete(("positions_2d", "P2", "sit 1")), "positions_2d/P2/sit 1", "found missing"),
     ("2D subject missing", _delete(("positions_2d", "P1")), "positions_2d/P1", "found missing"),
     ("camera key missing", _delete(("cameras", "P0", 1, "intrinsic")), "cameras/P0/camera 1", "missing intrinsic"),
-    ("intrinsic length", _set(("cameras", "P0", 0, "intrinsic"), [1.0] * 8), "cameras/P0/camera 0/intrinsic", "found shape (8,)"),
-    ("not a quaternion", _set(("cameras", "P0", 0, "orientation"), [1.0, 1.0, 0.0, 0.0]), "cameras/P0/camera 0/orientation", "norm 1.414"),
+    (
+        "intrinsic length",
+        _set(("cameras", "P0", 0, "intrinsic"), [1.0] * 8),
+        "cameras/P0/camera 0/intrinsic",
+        "found shape (8,)",
+    ),
+    (
+        "not a quaternion",
+        _set(("cameras", "P0", 0, "orientation"), [1.0, 1.0, 0.0, 0.0]),
+        "cameras/P0/camera 0/orientation",
+        "norm 1.414",
+    ),
     ("resolution", _set(("cameras", "P1", 0, "res_w"), 0), "cameras/P1/camera 0/res_w/res_h", "positive integers"),
     ("num_joints", _set(("metadata", "num_joints"), 16), "metadata/num_joints", "found 16"),
     ("fps", _delete(("metadata", "fps")), "metadata/fps", "found None"),
     ("symmetry", _set(("metadata", "keypoints_symmetry"), "left-right"), "metadata/keypoints_symmetry", "two lists"),
-    ("split subject", _set(("metadata", "splits"), {"train": ["P0"], "val": ["P9"], "test": []}), "metadata/splits/val", "'P9'"),
+    (
+        "split subject",
+        _set(("metadata", "splits"), {"train": ["P0"], "val": ["P9"], "test": []}),
+        "metadata/splits/val",
+        "'P9'",
+    ),
     ("3D not a dict", _set(("positions_3d",), np.zeros((3, 17, 3))), "positions_3d", "found array of dtype float64"),
 ]
 
 
 @pytest.mark.parametrize("mutate, key, problem", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_file_names_file_key_and_problem(custom_file: Callable[..., Path], mutate: Callable, key: str,
-                                                   problem: str) -> None:
+def test_malformed_file_names_file_key_and_problem(
+    custom_file: Callable[..., Path], mutate: Callable, key: str, problem: str
+) -> None:
     path = custom_file(mutate)
     with pytest.raises(PoseDiffError) as info:
         read_custom(path)

@@ -1,4 +1,5 @@
 """Human3.6M in VideoPose3D's files: built-in cameras, 32 joints, GMM 2D, malformed files named."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -70,17 +71,34 @@ def _metadata_16(content: dict) -> None:
 
 
 MALFORMED = [
-    ("subject without cameras", _extra_subject, None, "data_3d_h36m.npz", "positions_3d/S2", "a subject with no cameras"),
-    ("three camera arrays", None, _three_cameras, "data_2d_h36m_gt.npz", "positions_2d/S8/Walking 1", "expected 4 per-camera arrays"),
+    (
+        "subject without cameras",
+        _extra_subject,
+        None,
+        "data_3d_h36m.npz",
+        "positions_3d/S2",
+        "a subject with no cameras",
+    ),
+    (
+        "three camera arrays",
+        None,
+        _three_cameras,
+        "data_2d_h36m_gt.npz",
+        "positions_2d/S8/Walking 1",
+        "expected 4 per-camera arrays",
+    ),
     ("2D shorter than 3D", None, _short, "data_2d_h36m_gt.npz", "positions_2d/S1/Walking/camera 2", "found 4 frames"),
     ("NaN in 3D", _nan_3d, None, "data_3d_h36m.npz", "positions_3d/S9/Eating 2", "found 1 NaN/inf values"),
     ("metadata joints", None, _metadata_16, "data_2d_h36m_gt.npz", "metadata/num_joints", "found 16"),
 ]
 
 
-@pytest.mark.parametrize("mutate_3d, mutate_2d, file, key, problem", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_files_name_file_key_and_problem(h36m_dir: Callable[..., Path], mutate_3d, mutate_2d, file: str,
-                                                   key: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    "mutate_3d, mutate_2d, file, key, problem", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_files_name_file_key_and_problem(
+    h36m_dir: Callable[..., Path], mutate_3d, mutate_2d, file: str, key: str, problem: str
+) -> None:
     directory = h36m_dir(mutate_3d=mutate_3d, mutate_2d=mutate_2d)
     with pytest.raises(PoseDiffError) as info:
         read_h36m(directory, "gt")
@@ -90,5 +108,7 @@ def test_malformed_files_name_file_key_and_problem(h36m_dir: Callable[..., Path]
 
 def test_missing_keypoint_file_is_named(h36m_dir: Callable[..., Path]) -> None:
     directory = h36m_dir()
-    with pytest.raises(PoseDiffError, match=r"data_2d_h36m_cpn_ft_h36m_dbb\.npz: expected an existing \.npz file, found no such file"):
+    with pytest.raises(
+        PoseDiffError, match=r"data_2d_h36m_cpn_ft_h36m_dbb\.npz: expected an existing \.npz file, found no such file"
+    ):
         read_h36m(directory, "cpn_ft_h36m_dbb")

@@ -1,4 +1,5 @@
 """Pairing 3D and 2D: the 32 -> 17 joint map, truncation of longer 2D, DiffPose GMM keypoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,14 +33,25 @@ def test_32_joints_map_to_17_and_2d_truncates_to_3d_length() -> None:
 
 
 def test_2d_shorter_than_3d_names_the_camera() -> None:
-    with pytest.raises(PoseDiffError, match=r"d2\.npz: positions_2d/S1/Walking/camera 1: expected at least 5 frames .*found 4 frames"):
-        read_sequences({"S1": {"Walking": _labelled_32(5)}},
-                       {"S1": {"Walking": [np.zeros((5, 17, 2)), np.zeros((4, 17, 2))]}}, {"S1": 2}, P3, P2)
+    with pytest.raises(
+        PoseDiffError, match=r"d2\.npz: positions_2d/S1/Walking/camera 1: expected at least 5 frames .*found 4 frames"
+    ):
+        read_sequences(
+            {"S1": {"Walking": _labelled_32(5)}},
+            {"S1": {"Walking": [np.zeros((5, 17, 2)), np.zeros((4, 17, 2))]}},
+            {"S1": 2},
+            P3,
+            P2,
+        )
 
 
 def test_missing_2d_action_is_named() -> None:
-    with pytest.raises(PoseDiffError, match=r"d2\.npz: positions_2d/S1/Eating: expected a list of 1 per-camera arrays .*found missing"):
-        read_sequences({"S1": {"Eating": _labelled_32(3)}}, {"S1": {"Walking": [np.zeros((3, 17, 2))]}}, {"S1": 1}, P3, P2)
+    with pytest.raises(
+        PoseDiffError, match=r"d2\.npz: positions_2d/S1/Eating: expected a list of 1 per-camera arrays .*found missing"
+    ):
+        read_sequences(
+            {"S1": {"Eating": _labelled_32(3)}}, {"S1": {"Walking": [np.zeros((3, 17, 2))]}}, {"S1": 1}, P3, P2
+        )
 
 
 def test_gmm_keypoints_take_the_heaviest_component_mean() -> None:

@@ -1,4 +1,5 @@
 """load_splits: the source chosen from DataConfig.path, subject splits (defaults and overrides), fingerprint."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,8 +33,9 @@ def test_h36m_3d_file_path_and_keypoints_choose_the_files(h36m_dir: Callable[...
 
 
 def test_config_overrides_each_split(h36m_dir: Callable[..., Path]) -> None:
-    cfg = DataConfig(path=str(h36m_dir()), train_subjects=("S1", "S5", "S6", "S7", "S8"), val_subjects=("S9",),
-                     test_subjects=())
+    cfg = DataConfig(
+        path=str(h36m_dir()), train_subjects=("S1", "S5", "S6", "S7", "S8"), val_subjects=("S9",), test_subjects=()
+    )
     splits = load_splits(cfg)
     assert _subjects(splits.train) == {"S1", "S5", "S6", "S7", "S8"} and _subjects(splits.val) == {"S9"}
     assert len(splits.test) == 0

@@ -1,4 +1,5 @@
 """Checked file access: only real zips are unpickled; every failure names the file and key."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,9 @@ def test_missing_path_and_directory_are_named(tmp_path: Path) -> None:
 def test_text_file_is_rejected_before_loading(tmp_path: Path) -> None:
     path = tmp_path / "poses.npz"
     path.write_text("subject,action\n")
-    with pytest.raises(PoseDiffError, match=r"poses\.npz: expected an \.npz file \(a zip archive\), found a file starting"):
+    with pytest.raises(
+        PoseDiffError, match=r"poses\.npz: expected an \.npz file \(a zip archive\), found a file starting"
+    ):
         open_npz(path)
 
 
@@ -37,7 +40,10 @@ def test_read_entry_unwraps_dicts_and_names_missing_keys(tmp_path: Path) -> None
     with open_npz(path) as npz:
         assert read_entry(npz, path, "metadata") == {"fps": 50}
         assert read_entry(npz, path, "plain").shape == (3,)
-        with pytest.raises(PoseDiffError, match=r"d\.npz: cameras: expected the key to be present, found missing key \(keys: metadata, plain\)"):
+        with pytest.raises(
+            PoseDiffError,
+            match=r"d\.npz: cameras: expected the key to be present, found missing key \(keys: metadata, plain\)",
+        ):
             read_entry(npz, path, "cameras")
 
 
@@ -46,7 +52,9 @@ def test_checked_array_shape_dtype_and_finiteness() -> None:
     ok = checked_array(np.zeros((4, 17, 2)), (None, 17, 2), path, "positions_2d", "S1")
     assert ok.shape == (4, 17, 2)
     assert checked_array(np.zeros((2, 32, 3)), (None, (17, 32), 3), path).shape == (2, 32, 3)
-    with pytest.raises(PoseDiffError, match=r"f\.npz: positions_2d/S1: expected .*\(T, 17, 2\), found shape \(4, 16, 2\)"):
+    with pytest.raises(
+        PoseDiffError, match=r"f\.npz: positions_2d/S1: expected .*\(T, 17, 2\), found shape \(4, 16, 2\)"
+    ):
         checked_array(np.zeros((4, 16, 2)), (None, 17, 2), path, "positions_2d", "S1")
     with pytest.raises(PoseDiffError, match=r"found shape \(0, 17, 2\)"):
         checked_array(np.zeros((0, 17, 2)), (None, 17, 2), path)

@@ -1,4 +1,5 @@
 """`posediff-study data synth` and `data inspect`, run as the user runs them (a subprocess)."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """`posediff-study run` as a user runs it: a subprocess, bad input refused before anything starts."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,9 @@ SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m study run ...` (the console script's code path), capturing output."""
-    return subprocess.run([sys.executable, "-m", "study", "run", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "study", "run", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_bad_spec_exits_2_with_one_line_and_writes_nothing(tiny_spec, tmp_path: Path):
@@ -40,8 +42,8 @@ def test_folder_of_another_study_is_refused(tiny_spec, tmp_path: Path):
 
 
 def test_same_unfinished_study_needs_resume(tiny_spec, tmp_path: Path):
-    from study.tune.runner import RunOptions, prepare_run_dir
     from study.spec.study_spec import load_spec
+    from study.tune.runner import RunOptions, prepare_run_dir
 
     spec_file, out = tiny_spec(), tmp_path / "run"
     assert prepare_run_dir(load_spec(spec_file), RunOptions(out=out)) is False  # claims the folder

@@ -1,4 +1,5 @@
 """`posediff-study check-space`: the resolved space on stdout, or one error line on stderr and exit 2."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,14 @@ CASES = [  # (id, content, key the line must name; None: the file alone) run thr
 
 def check_space(path: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "160"}  # rich tables: no wrapped keys in the captured output
-    return subprocess.run([sys.executable, "-m", "study", "check-space", str(path)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "study", "check-space", str(path)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def materialise(specs: Path, case: str, content: str | bytes | None) -> Path:
@@ -61,8 +68,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path
 def test_check_space_prints_resolved_space(runs: dict) -> None:
     _, cwd, result = runs["table"]
     assert result.returncode == 0, result.stderr
-    for text in ("train.lr", "sampler.S_churn", "sampler.name in {edm}", "log", "median(",
-                 "tpe(", "num_trials=10", "gpus_per_trial=0", "network.width", "Fixed values"):
+    for text in (
+        "train.lr",
+        "sampler.S_churn",
+        "sampler.name in {edm}",
+        "log",
+        "median(",
+        "tpe(",
+        "num_trials=10",
+        "gpus_per_trial=0",
+        "network.width",
+        "Fixed values",
+    ):
         assert text in result.stdout
     assert list(cwd.iterdir()) == []
 

@@ -1,4 +1,5 @@
 """`posediff-study train` and `evaluate` end to end, as a user runs them (subprocesses)."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,19 @@ def trained(synthetic_npz: Path, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cli_train")
     (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     out = folder / "run"
-    done = posediff("train", "--config", str(folder / "tiny.yaml"), "--data", str(synthetic_npz),
-                    "--epochs", "2", "--out", str(out), "--threads", "1")
+    done = posediff(
+        "train",
+        "--config",
+        str(folder / "tiny.yaml"),
+        "--data",
+        str(synthetic_npz),
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     return out
 
@@ -48,9 +60,26 @@ def test_train_writes_metrics_config_and_checkpoint(trained: Path, synthetic_npz
 
 @pytest.mark.slow
 def test_evaluate_json_with_sampler_overrides(trained: Path) -> None:
-    done = posediff("evaluate", "--checkpoint", str(trained / "lifter.pt"), "--split", "val", "--sampler", "edm",
-                    "--steps", "3", "--hypotheses", "3", "--s-churn", "1.0", "--s-tmax", "10", "--json",
-                    "--threads", "1")
+    done = posediff(
+        "evaluate",
+        "--checkpoint",
+        str(trained / "lifter.pt"),
+        "--split",
+        "val",
+        "--sampler",
+        "edm",
+        "--steps",
+        "3",
+        "--hypotheses",
+        "3",
+        "--s-churn",
+        "1.0",
+        "--s-tmax",
+        "10",
+        "--json",
+        "--threads",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["sampler"]["name"] == "edm" and result["sampler"]["S_churn"] == 1.0
@@ -90,8 +119,11 @@ def test_every_sampler_field_is_an_evaluate_flag_and_overrides_it() -> None:
 
     flags = sampler_flags()
     assert set(flags) == {f"sampler.{f.name}" for f in dataclasses.fields(SamplerConfig)}
-    assert (flags["sampler.S_churn"], flags["sampler.num_steps"], flags["sampler.name"]) == ("--s-churn", "--steps",
-                                                                                            "--sampler")
+    assert (flags["sampler.S_churn"], flags["sampler.num_steps"], flags["sampler.name"]) == (
+        "--s-churn",
+        "--steps",
+        "--sampler",
+    )
     shown = posediff("evaluate", "--help").stdout
     assert all(flag in shown for flag in flags.values()), shown
     cfg = with_overrides(trial_config({}), {"sampler.S_churn": 0.5, "sampler.grid": "quadratic"})

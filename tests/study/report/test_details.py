@@ -1,4 +1,5 @@
 """Binning for marginal effects and eval-row ids of the test-time sampler sweep."""
+
 from __future__ import annotations
 
 from study.report.details import bins, source_trial

@@ -1,4 +1,5 @@
 """Optuna parameter importances read from a real journal storage next to the results."""
+
 from __future__ import annotations
 
 import optuna
@@ -36,8 +37,10 @@ def test_importances_rank_the_parameter_that_drives_the_objective_first(tmp_path
 def test_too_few_trials_or_varying_parameters_give_a_note(tmp_path):
     make_study(tmp_path, "tiny", 1, ("sampler.S_churn",))
     make_study(tmp_path, "single", 3, ())
-    assert study_importances(tmp_path, "tiny") == ({}, "study tiny: 1 complete trial(s) and 0 varying parameter(s); "
-                                                       "importances need at least 2 of each.")
+    assert study_importances(tmp_path, "tiny") == (
+        {},
+        "study tiny: 1 complete trial(s) and 0 varying parameter(s); importances need at least 2 of each.",
+    )
     assert "1 varying parameter(s)" in study_importances(tmp_path, "single")[1]
     assert "not found in optuna.journal" in study_importances(tmp_path, "absent")[1]
     assert "no Optuna journal" in study_importances(tmp_path / "nowhere", "demo")[1]

@@ -1,4 +1,5 @@
 """Dataset summary statistics and the skeleton plot, on the small synthetic splits."""
+
 from __future__ import annotations
 
 import matplotlib.image

@@ -1,4 +1,5 @@
 """The accuracy / cost Pareto front drawn in the report."""
+
 from __future__ import annotations
 
 from study.report.plots import pareto_front

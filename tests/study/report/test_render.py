@@ -1,4 +1,5 @@
 """The four forms of a report: Markdown, HTML, CSV and the terminal show the same cells."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,9 @@ from rich.console import Console
 from study.report.render import Heading, Paragraph, print_blocks, to_html, to_markdown, write_csvs
 from study.report.tables import MISSING, TableData
 
-TABLE = TableData("Cells", ("name", "value"), (("a|b", "1.00"), ("two\nlines", MISSING)), csv_name="cells",
-                  note="a note")
+TABLE = TableData(
+    "Cells", ("name", "value"), (("a|b", "1.00"), ("two\nlines", MISSING)), csv_name="cells", note="a note"
+)
 BLOCKS = [Heading("Title", 1), Paragraph("Partial report: still running", banner=True), TABLE]
 
 

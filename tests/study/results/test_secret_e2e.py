@@ -5,6 +5,7 @@ postgres refuses) with scram-sha-256 authentication on a free localhost port. `r
 URL through the CLI; their output, their errors and every byte they leave on disk (run folder, Ray's
 experiment and session folders, the report) are searched for the password's random core.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,10 +20,10 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import optuna
@@ -71,8 +72,14 @@ def pg_install() -> Path:
 
 def pg(install: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
     """Run one PostgreSQL program of ``install`` as the server account, in ``root``."""
-    return subprocess.run([str(install / "bin" / args[0]), *args[1:]], user=SERVER_USER, cwd=root,
-                          capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    return subprocess.run(
+        [str(install / "bin" / args[0]), *args[1:]],
+        user=SERVER_USER,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
 
 
 def usable_install(root: Path) -> Path:
@@ -103,8 +110,10 @@ def own(path: Path) -> None:
 def check(result: subprocess.CompletedProcess, what: str, log: Path) -> None:
     """Fail the test (never skip: CI must run it) with the program's own words and the server log."""
     if result.returncode != 0:
-        pytest.fail(f"PostgreSQL {what} failed ({result.returncode}): {result.stdout[-1000:]}{result.stderr[-2000:]}"
-                    f"\n{log.read_text()[-2000:] if log.exists() else ''}")
+        pytest.fail(
+            f"PostgreSQL {what} failed ({result.returncode}): {result.stdout[-1000:]}{result.stderr[-2000:]}"
+            f"\n{log.read_text()[-2000:] if log.exists() else ''}"
+        )
 
 
 def start_postgres(root: Path) -> Postgres:
@@ -113,12 +122,44 @@ def start_postgres(root: Path) -> Postgres:
     (root / "pw").write_text(PASSWORD + "\n")
     own(root)
     install, data, log, port = usable_install(root), root / "data", root / "server.log", free_port()
-    check(pg(install, root, "initdb", "-D", str(data), "-U", DB_USER, f"--pwfile={root / 'pw'}",
-             "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"), "initdb", log)
+    check(
+        pg(
+            install,
+            root,
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            DB_USER,
+            f"--pwfile={root / 'pw'}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ),
+        "initdb",
+        log,
+    )
     (root / "pw").unlink()
     options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off"
-    check(pg(install, root, "pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", str(START_TIMEOUT_S),
-             "-o", options, "start"), "start", log)
+    check(
+        pg(
+            install,
+            root,
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            options,
+            "start",
+        ),
+        "start",
+        log,
+    )
     conn = psycopg2.connect(host="127.0.0.1", port=port, user=DB_USER, password=PASSWORD, dbname="postgres")
     conn.autocommit = True
     conn.cursor().execute(f"CREATE DATABASE {DATABASE}")
@@ -135,8 +176,16 @@ def postgres() -> Iterator[Postgres]:
     finally:
         if (root / "data" / "postmaster.pid").exists():
             copy = root / COPY / "pgserver" / "pginstall"
-            pg(copy if copy.exists() else pg_install(), root, "pg_ctl", "-D", str(root / "data"), "-m", "immediate",
-               "stop")
+            pg(
+                copy if copy.exists() else pg_install(),
+                root,
+                "pg_ctl",
+                "-D",
+                str(root / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -177,8 +226,13 @@ class Shown:
 def cli(args: tuple[str, ...], ray_tmp: Path, storage_env: str, timeout_s: float = 600) -> Shown:
     """`python -m study ARGS` (the console script's code path), Ray's temp folder at ``ray_tmp``, POSEDIFF_STORAGE set."""
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "study", *args], capture_output=True, text=True,
-                            timeout=timeout_s, env={**os.environ, "RAY_TMPDIR": str(ray_tmp), STORAGE_ENV: storage_env})
+    result = subprocess.run(
+        [sys.executable, "-m", "study", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "RAY_TMPDIR": str(ray_tmp), STORAGE_ENV: storage_env},
+    )
     return Shown(result.returncode, result.stdout + result.stderr, result.stderr, time.monotonic() - began)
 
 
@@ -208,12 +262,26 @@ def run_commands(postgres: Postgres, spec: Path, out: Path, ray_tmp: Path) -> di
     --quiet (live view; the study is finished: it only reports it) next to the report, these two
     taking the URL from POSEDIFF_STORAGE (a --storage flag would override it)."""
     run, url = ("run", "--space", str(spec), "--out"), postgres.url()
-    first = cli_together({"run --quiet": (*run, str(out / "run"), "--storage", url, "--quiet"),
-                          "run, missing database": (*run, str(out / "run_error"), "--storage",
-                                                    postgres.url(database="no_such_db"), "--quiet")}, ray_tmp, url)
+    first = cli_together(
+        {
+            "run --quiet": (*run, str(out / "run"), "--storage", url, "--quiet"),
+            "run, missing database": (
+                *run,
+                str(out / "run_error"),
+                "--storage",
+                postgres.url(database="no_such_db"),
+                "--quiet",
+            ),
+        },
+        ray_tmp,
+        url,
+    )
     assert first["run --quiet"].returncode == 0, first["run --quiet"].text[-3000:]
-    then = cli_together({"run": (*run, str(out / "run")),
-                         "report": ("report", str(out / "run"), "--out", str(out / "report"))}, ray_tmp, url)
+    then = cli_together(
+        {"run": (*run, str(out / "run")), "report": ("report", str(out / "run"), "--out", str(out / "report"))},
+        ray_tmp,
+        url,
+    )
     return {**first, **then}
 
 
@@ -266,8 +334,12 @@ def test_the_study_really_lives_in_postgres(shown: dict[str, Shown], postgres: P
 @pytest.mark.slow
 def test_no_file_holds_the_password(shown: dict[str, Shown], ray_tmp: Path, cache: dict) -> None:
     run_dir = cache["out"] / "run"
-    written = [run_dir / "trials.parquet", run_dir / "epochs.parquet", run_dir / "spec.resolved.yaml",
-               cache["out"] / "report" / "report.md"]
+    written = [
+        run_dir / "trials.parquet",
+        run_dir / "epochs.parquet",
+        run_dir / "spec.resolved.yaml",
+        cache["out"] / "report" / "report.md",
+    ]
     assert all(path.is_file() for path in written) and len(list(run_dir.rglob("result.json"))) == 2
     assert list(run_dir.rglob("experiment_state-*.json")) and list(run_dir.rglob("tuner.pkl"))
     assert list(ray_tmp.glob("ray/session_*/logs/*"))

@@ -1,4 +1,5 @@
 """The Parquet results store: atomic files, typed params, resume without duplicates, clear errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +10,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.errors import PoseDiffError
 from model.config import field_types
-from study.results.tables import (EPOCHS_FILE, SCHEMA_VERSION, TRIALS_FILE, EpochRow, ResultsStore, TrialRow,
-                                  arrow_type, finite, read_epochs, read_trials, searched_keys)
+from model.errors import PoseDiffError
+from study.results.tables import (
+    EPOCHS_FILE,
+    SCHEMA_VERSION,
+    TRIALS_FILE,
+    EpochRow,
+    ResultsStore,
+    TrialRow,
+    arrow_type,
+    finite,
+    read_epochs,
+    read_trials,
+    searched_keys,
+)
 
 
 def epoch(trial_id: str, n: int, val: float = 50.0, kind: str = "train", params: dict | None = None) -> EpochRow:
@@ -29,11 +41,25 @@ def store(tmp_path: Path) -> ResultsStore:
     s = ResultsStore(tmp_path, "demo")
     for n in (1, 2, 3):
         s.record_epoch(epoch("t0", n))
-    s.record_trial(trial("t0", params={"diffusion.schedule": "cosine", "sampler.name": "edm",
-                                       "sampler.S_churn": 1, "prior.num_components": 5,
-                                       "train.bf16": True}))
-    s.record_trial(trial("t1", "pruned", {"diffusion.schedule": "linear", "sampler.name": "ddim",
-                                          "prior.num_components": 3, "train.bf16": False}))
+    s.record_trial(
+        trial(
+            "t0",
+            params={
+                "diffusion.schedule": "cosine",
+                "sampler.name": "edm",
+                "sampler.S_churn": 1,
+                "prior.num_components": 5,
+                "train.bf16": True,
+            },
+        )
+    )
+    s.record_trial(
+        trial(
+            "t1",
+            "pruned",
+            {"diffusion.schedule": "linear", "sampler.name": "ddim", "prior.num_components": 3, "train.bf16": False},
+        )
+    )
     s.flush()
     return s
 
@@ -59,8 +85,9 @@ def test_pyarrow_pandas_and_duckdb_read_the_same_rows(store, tmp_path):
     frame = pd.read_parquet(tmp_path / TRIALS_FILE)
     assert list(frame.sort_values("trial_id")["status"]) == ["complete", "pruned"]
     con = duckdb.connect()
-    rows = con.execute(f"SELECT trial_id, \"param.prior.num_components\" FROM '{tmp_path / TRIALS_FILE}' "
-                       "ORDER BY trial_id").fetchall()
+    rows = con.execute(
+        f"SELECT trial_id, \"param.prior.num_components\" FROM '{tmp_path / TRIALS_FILE}' ORDER BY trial_id"
+    ).fetchall()
     assert rows == [("t0", 5), ("t1", 3)]
     (count,) = con.execute(f"SELECT count(*) FROM '{tmp_path / EPOCHS_FILE}' WHERE trial_id = 't0'").fetchone()
     assert count == 3
@@ -75,10 +102,17 @@ def test_resumed_store_appends_without_duplicating_rows(store, tmp_path):
     resumed.flush()
     epochs = read_epochs(tmp_path)
     assert sorted(zip(epochs.column("epoch").to_pylist(), epochs.column("kind").to_pylist())) == [
-        (1, "train"), (2, "train"), (3, "eval"), (3, "train"), (4, "train")]
+        (1, "train"),
+        (2, "train"),
+        (3, "eval"),
+        (3, "train"),
+        (4, "train"),
+    ]
     trials = read_trials(tmp_path).sort_by("trial_id").to_pylist()
     assert [(t["trial_id"], t["status"], t["error"]) for t in trials] == [
-        ("t0", "complete", ""), ("t1", "failed", "NaN loss")]
+        ("t0", "complete", ""),
+        ("t1", "failed", "NaN loss"),
+    ]
     assert trials[1]["param.prior.num_components"] is None  # upsert replaced the whole row
     assert resumed.last_epochs()["t0"].epoch == 4
 
@@ -118,19 +152,23 @@ def test_flush_if_due_writes_only_when_something_changed(tmp_path):
     assert read_epochs(tmp_path).num_rows == 1
 
 
-@pytest.mark.parametrize("content, found", [
-    (None, "found no such file"),
-    (b"", "found an unreadable file"),
-    (b"this is not parquet at all", "found an unreadable file"),
-])
+@pytest.mark.parametrize(
+    "content, found",
+    [
+        (None, "found no such file"),
+        (b"", "found an unreadable file"),
+        (b"this is not parquet at all", "found an unreadable file"),
+    ],
+)
 def test_missing_or_corrupt_file_names_the_file_and_what_was_found(tmp_path, content, found):
     if content is not None:
         (tmp_path / TRIALS_FILE).write_bytes(content)
     with pytest.raises(PoseDiffError) as err:
         read_trials(tmp_path)
     message = str(err.value)
-    assert message.startswith(f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file "
-                              f"(schema version {SCHEMA_VERSION}), {found}")
+    assert message.startswith(
+        f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file (schema version {SCHEMA_VERSION}), {found}"
+    )
     assert "\n" not in message
 
 
@@ -147,12 +185,16 @@ def test_parquet_of_another_schema_is_refused(tmp_path):
 def test_a_file_of_the_previous_schema_is_one_clear_error(store, tmp_path):
     # Schema 1 rows held only the sampled params (the fixed ones lived in spec.resolved.yaml).
     old = read_trials(tmp_path).drop_columns(["param.network.width"])
-    pq.write_table(old.replace_schema_metadata({b"posediff.schema_version": b"1", b"posediff.study": b"demo"}),
-                   tmp_path / TRIALS_FILE)
+    pq.write_table(
+        old.replace_schema_metadata({b"posediff.schema_version": b"1", b"posediff.study": b"demo"}),
+        tmp_path / TRIALS_FILE,
+    )
     with pytest.raises(PoseDiffError) as err:
         ResultsStore(tmp_path, "demo")
-    assert str(err.value) == (f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file (schema version "
-                              f"{SCHEMA_VERSION}), found schema version 1")
+    assert str(err.value) == (
+        f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file (schema version "
+        f"{SCHEMA_VERSION}), found schema version 1"
+    )
     pq.write_table(old, tmp_path / TRIALS_FILE)  # this schema's version, a config column missing
     with pytest.raises(PoseDiffError, match="found missing or mistyped columns param.network.width$"):
         read_trials(tmp_path)
@@ -175,7 +217,9 @@ def test_epoch_rows_carry_their_params_and_other_keys_get_their_own_columns(tmp_
     s.flush()
     rows = read_epochs(tmp_path).to_pylist()
     assert [(r["param.diffusion.schedule"], r["param.prior.num_components+train.lr"]) for r in rows] == [
-        ("linear", None), (None, "2+0.001")]
+        ("linear", None),
+        (None, "2+0.001"),
+    ]
     assert ResultsStore(tmp_path, "demo").last_epochs()["t1"].params == joint
 
 

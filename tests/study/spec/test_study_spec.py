@@ -1,4 +1,5 @@
 """study.spec.study_spec: loading, validating and sampling YAML study specs (docs/study.md §1)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,7 +37,9 @@ def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
     return path
 
 
-STUDY_SPECS = sorted(p for p in SEARCHSPACES.glob("*.yaml") if not p.name.startswith("sampler_sweep"))  # sweeps: test_sweep.py
+STUDY_SPECS = sorted(
+    p for p in SEARCHSPACES.glob("*.yaml") if not p.name.startswith("sampler_sweep")
+)  # sweeps: test_sweep.py
 
 
 @pytest.mark.parametrize("path", STUDY_SPECS, ids=lambda p: p.name)
@@ -61,10 +64,25 @@ def test_minimal_spec_gets_documented_defaults(tmp_path: Path) -> None:
     assert spec.gpus_per_trial == 0 and spec.cpus_per_trial == 1 and spec.max_failures == 1
     assert not spec.include_regress_reference and spec.fixed == {}
     resolved = spec.resolved()
-    assert set(resolved) == {"name", "objective", "budget", "resources", "sampler", "pruner", "fixed",
-                             "reference", "space"}
-    assert resolved["space"]["train.lr"] == {"type": "float", "low": 1e-4, "high": 1e-2, "log": True,
-                                             "step": None, "when": {}}
+    assert set(resolved) == {
+        "name",
+        "objective",
+        "budget",
+        "resources",
+        "sampler",
+        "pruner",
+        "fixed",
+        "reference",
+        "space",
+    }
+    assert resolved["space"]["train.lr"] == {
+        "type": "float",
+        "low": 1e-4,
+        "high": 1e-2,
+        "log": True,
+        "step": None,
+        "when": {},
+    }
 
 
 def test_hash_follows_content_not_location_or_formatting(tmp_path: Path) -> None:
@@ -106,22 +124,33 @@ def test_suggest_works_with_fixed_trial(tmp_path: Path) -> None:
 
 
 def test_joint_categorical_sets_each_key(tmp_path: Path) -> None:
-    text = ("name: arms\nspace:\n  diffusion.schedule+sampler.name:\n    type: categorical\n"
-            "    choices: [[linear, ddpm], [cosine, edm]]\n"
-            "  sampler.S_churn: {type: float, low: 0.0, high: 10.0, when: {sampler.name: edm}}\n")
+    text = (
+        "name: arms\nspace:\n  diffusion.schedule+sampler.name:\n    type: categorical\n"
+        "    choices: [[linear, ddpm], [cosine, edm]]\n"
+        "  sampler.S_churn: {type: float, low: 0.0, high: 10.0, when: {sampler.name: edm}}\n"
+    )
     spec = load_spec(write(tmp_path, text))
-    params = spec.suggest(optuna.trial.FixedTrial({"diffusion.schedule+sampler.name": "cosine+edm",
-                                                   "sampler.S_churn": 2.0}))
+    params = spec.suggest(
+        optuna.trial.FixedTrial({"diffusion.schedule+sampler.name": "cosine+edm", "sampler.S_churn": 2.0})
+    )
     assert params == {"diffusion.schedule": "cosine", "sampler.name": "edm", "sampler.S_churn": 2.0}
     assert spec.expand({"diffusion.schedule+sampler.name": "linear+ddpm", "sampler.S_churn": 1.0}) == {
-        "diffusion.schedule": "linear", "sampler.name": "ddpm", "sampler.S_churn": 1.0}
+        "diffusion.schedule": "linear",
+        "sampler.name": "ddpm",
+        "sampler.S_churn": 1.0,
+    }
     cfg = spec.trial_config({"diffusion.schedule+sampler.name": "linear+ddpm"})  # Optuna's own params
     assert (cfg.diffusion.schedule, cfg.sampler.name) == ("linear", "ddpm")
 
 
 def test_trial_config_merges_fixed_params_and_budget(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, BASE + "budget: {max_epochs: 7}\ndata: {val_subset_size: 128}\n"
-                                           "fixed: {network: {width: 64, num_heads: 8}}\n"))
+    spec = load_spec(
+        write(
+            tmp_path,
+            BASE + "budget: {max_epochs: 7}\ndata: {val_subset_size: 128}\n"
+            "fixed: {network: {width: 64, num_heads: 8}}\n",
+        )
+    )
     cfg = spec.trial_config({"train.lr": 2e-3})
     assert (cfg.train.epochs, cfg.train.lr, cfg.network.width, cfg.network.num_heads) == (7, 2e-3, 64, 8)
     assert cfg.data.val_subset_size == 128
@@ -130,26 +159,40 @@ def test_trial_config_merges_fixed_params_and_budget(tmp_path: Path) -> None:
 
 
 def test_row_params_are_the_whole_trial_config_plus_joint_labels(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, "name: rows\nbudget: {max_epochs: 4, num_trials: 6}\nreference: true\n"
-                                     "fixed: {network.width: 64}\nspace:\n  prior.num_components+train.lr:\n"
-                                     "    type: categorical\n    choices: [[2, 0.001], [3, 0.01]]\n"
-                                     "  diffusion.schedule: {type: categorical, choices: [linear, cosine]}\n"))
+    spec = load_spec(
+        write(
+            tmp_path,
+            "name: rows\nbudget: {max_epochs: 4, num_trials: 6}\nreference: true\n"
+            "fixed: {network.width: 64}\nspace:\n  prior.num_components+train.lr:\n"
+            "    type: categorical\n    choices: [[2, 0.001], [3, 0.01]]\n"
+            "  diffusion.schedule: {type: categorical, choices: [linear, cosine]}\n",
+        )
+    )
     row = spec.row_params({"prior.num_components+train.lr": "3+0.01"})
     assert set(row) == set(field_types()) | {"prior.num_components+train.lr"}
-    assert row == {**to_flat_dict(spec.trial_config({"prior.num_components+train.lr": "3+0.01"})),
-                   "prior.num_components+train.lr": "3+0.01"}
+    assert row == {
+        **to_flat_dict(spec.trial_config({"prior.num_components+train.lr": "3+0.01"})),
+        "prior.num_components+train.lr": "3+0.01",
+    }
     assert (row["network.width"], row["train.epochs"], row["prior.num_components"]) == (64, 4, 3)  # fixed, budget
     assert row["sampler.rho"] == SamplerConfig().rho  # a default
-    assert spec.searched_keys == ("prior.num_components+train.lr", "prior.num_components", "train.lr",
-                                  "diffusion.schedule")
+    assert spec.searched_keys == (
+        "prior.num_components+train.lr",
+        "prior.num_components",
+        "train.lr",
+        "diffusion.schedule",
+    )
     assert spec.num_total_trials == 7  # six trials and the regress reference
 
 
 def _named(name: str) -> str:
     """A YAML flow mapping that builds sampler/pruner ``name`` (with its required arguments)."""
-    required = {"percentile": ", percentile: 25.0", "patient": ", patience: 2, wrapped: {name: median}",
-                "threshold": ", upper: 500.0"}
-    return "{name: %s%s}" % (name, required.get(name, ""))
+    required = {
+        "percentile": ", percentile: 25.0",
+        "patient": ", patience: 2, wrapped: {name: median}",
+        "threshold": ", upper: 500.0",
+    }
+    return "{{name: {}{}}}".format(name, required.get(name, ""))
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -178,13 +221,18 @@ def test_every_pruner_builds_and_answers(tmp_path: Path, name: str) -> None:
     assert isinstance(spec.make_pruner(), PRUNERS[name])
 
 
-@pytest.mark.parametrize(("pruner", "expected"), [
-    ("{name: successive_halving}", {"min_resource": 1}),
-    ("{name: hyperband}", {"max_resource": 12}),
-    ("{name: hyperband, min_resource: 2, max_resource: auto}", {"min_resource": 2, "max_resource": 12}),
-    ("{name: patient, patience: 1, wrapped: {name: hyperband}}",
-     {"patience": 1, "wrapped": {"name": "hyperband", "max_resource": 12}}),
-])
+@pytest.mark.parametrize(
+    ("pruner", "expected"),
+    [
+        ("{name: successive_halving}", {"min_resource": 1}),
+        ("{name: hyperband}", {"max_resource": 12}),
+        ("{name: hyperband, min_resource: 2, max_resource: auto}", {"min_resource": 2, "max_resource": 12}),
+        (
+            "{name: patient, patience: 1, wrapped: {name: hyperband}}",
+            {"patience": 1, "wrapped": {"name": "hyperband", "max_resource": 12}},
+        ),
+    ],
+)
 def test_auto_resources_become_explicit(tmp_path: Path, pruner: str, expected: dict) -> None:
     spec = load_spec(write(tmp_path, BASE + f"budget: {{max_epochs: 12}}\npruner: {pruner}\n"))
     assert spec.pruner[1] == expected
@@ -201,58 +249,102 @@ MALFORMED = [  # (id, file content, key the message must name; None: the file al
     ("unknown_param_key", SPACE + "  train.lrr: {type: float, low: 0.1, high: 0.2}\n", "space.train.lrr"),
     ("low_above_high", SPACE + "  train.lr: {type: float, low: 0.1, high: 0.01}\n", "space.train.lr.high"),
     ("log_low_zero", SPACE + "  train.lr: {type: float, low: 0.0, high: 0.1, log: true}\n", "space.train.lr.low"),
-    ("log_with_step", SPACE + "  train.lr: {type: float, low: 0.1, high: 0.2, log: true, step: 0.05}\n",
-     "space.train.lr.step"),
-    ("empty_categorical", SPACE + "  diffusion.schedule: {type: categorical, choices: []}\n",
-     "space.diffusion.schedule.choices"),
-    ("condition_unknown_param", SPACE + "  sampler.S_churn: {type: float, low: 0, high: 1, when: {sampler.name: edm}}\n",
-     "space.sampler.S_churn.when.sampler.name"),
-    ("condition_value_impossible", SPACE + "  sampler.name: {type: categorical, choices: [ddim, edm]}\n"
-     "  sampler.eta: {type: float, low: 0.0, high: 1.0, when: {sampler.name: ddpm}}\n",
-     "space.sampler.eta.when.sampler.name"),
-    ("condition_never_holds_with_fixed", BASE.replace("space:", "fixed: {sampler.name: ddim}\nspace:")
-     + "  sampler.S_churn: {type: float, low: 0, high: 1, when: {sampler.name: edm}}\n",
-     "space.sampler.S_churn.when.sampler.name"),
+    (
+        "log_with_step",
+        SPACE + "  train.lr: {type: float, low: 0.1, high: 0.2, log: true, step: 0.05}\n",
+        "space.train.lr.step",
+    ),
+    (
+        "empty_categorical",
+        SPACE + "  diffusion.schedule: {type: categorical, choices: []}\n",
+        "space.diffusion.schedule.choices",
+    ),
+    (
+        "condition_unknown_param",
+        SPACE + "  sampler.S_churn: {type: float, low: 0, high: 1, when: {sampler.name: edm}}\n",
+        "space.sampler.S_churn.when.sampler.name",
+    ),
+    (
+        "condition_value_impossible",
+        SPACE + "  sampler.name: {type: categorical, choices: [ddim, edm]}\n"
+        "  sampler.eta: {type: float, low: 0.0, high: 1.0, when: {sampler.name: ddpm}}\n",
+        "space.sampler.eta.when.sampler.name",
+    ),
+    (
+        "condition_never_holds_with_fixed",
+        BASE.replace("space:", "fixed: {sampler.name: ddim}\nspace:")
+        + "  sampler.S_churn: {type: float, low: 0, high: 1, when: {sampler.name: edm}}\n",
+        "space.sampler.S_churn.when.sampler.name",
+    ),
     ("string_low", SPACE + "  train.lr: {type: float, low: small, high: 0.1}\n", "space.train.lr.low"),
     ("list_name", "name: [a, b]\nspace:\n" + LR, "name"),
-    ("invalid_literal_choice", SPACE + "  diffusion.schedule: {type: categorical, choices: [linear, cosin]}\n",
-     "space.diffusion.schedule.choices[1]"),
-    ("float_on_int_key", SPACE + "  prior.num_components: {type: float, low: 1, high: 8}\n",
-     "space.prior.num_components.type"),
-    ("float_on_literal_key", SPACE + "  diffusion.schedule: {type: float, low: 0, high: 1}\n",
-     "space.diffusion.schedule.type"),
-    ("int_bound_not_integer", SPACE + "  prior.num_components: {type: int, low: 1.5, high: 8}\n",
-     "space.prior.num_components.low"),
+    (
+        "invalid_literal_choice",
+        SPACE + "  diffusion.schedule: {type: categorical, choices: [linear, cosin]}\n",
+        "space.diffusion.schedule.choices[1]",
+    ),
+    (
+        "float_on_int_key",
+        SPACE + "  prior.num_components: {type: float, low: 1, high: 8}\n",
+        "space.prior.num_components.type",
+    ),
+    (
+        "float_on_literal_key",
+        SPACE + "  diffusion.schedule: {type: float, low: 0, high: 1}\n",
+        "space.diffusion.schedule.type",
+    ),
+    (
+        "int_bound_not_integer",
+        SPACE + "  prior.num_components: {type: int, low: 1.5, high: 8}\n",
+        "space.prior.num_components.low",
+    ),
     ("unknown_type", SPACE + "  train.lr: {type: double, low: 0.1, high: 0.2}\n", "space.train.lr.type"),
-    ("choices_on_float", SPACE + "  train.lr: {type: float, low: 0.1, high: 0.2, choices: [0.1]}\n",
-     "space.train.lr.choices"),
+    (
+        "choices_on_float",
+        SPACE + "  train.lr: {type: float, low: 0.1, high: 0.2, choices: [0.1]}\n",
+        "space.train.lr.choices",
+    ),
     ("fixed_and_searched", BASE.replace("space:", "fixed: {train.lr: 0.001}\nspace:"), "space.train.lr"),
     ("fixed_bad_value", BASE + "fixed: {network.width: wide}\n", "fixed.network.width"),
     ("fixed_epochs", BASE + "fixed: {train.epochs: 3}\n", "fixed.train.epochs"),
     ("width_not_multiple_of_heads", BASE + "fixed: {network.width: 30, network.num_heads: 4}\n", "network.width"),
     ("bruteforce_float_without_step", BASE + "sampler: {name: bruteforce}\n", "space.train.lr.step"),
     ("unknown_sampler", BASE + "sampler: {name: bayes}\n", "sampler.name"),
-    ("sampler_kwarg_wrong_type", BASE + "sampler: {name: tpe, n_startup_trials: ten}\n",
-     "sampler.n_startup_trials"),
+    ("sampler_kwarg_wrong_type", BASE + "sampler: {name: tpe, n_startup_trials: ten}\n", "sampler.n_startup_trials"),
     ("unknown_pruner", BASE + "pruner: {name: asha}\n", "pruner.name"),
     ("bad_pruner_kwarg", BASE + "pruner: {name: median, n_startup: 2}\n", "pruner.n_startup"),
     ("pruner_missing_required", BASE + "pruner: {name: percentile}\n", "pruner.percentile"),
     ("pruner_value_rejected", BASE + "pruner: {name: median, n_warmup_steps: -1}\n", "pruner"),
-    ("wrapped_pruner_unknown", BASE + "pruner: {name: patient, patience: 2, wrapped: {name: nope}}\n",
-     "pruner.wrapped.name"),
-    ("resource_beyond_budget", BASE + "budget: {max_epochs: 5}\npruner: {name: hyperband, max_resource: 50}\n",
-     "pruner.max_resource"),
+    (
+        "wrapped_pruner_unknown",
+        BASE + "pruner: {name: patient, patience: 2, wrapped: {name: nope}}\n",
+        "pruner.wrapped.name",
+    ),
+    (
+        "resource_beyond_budget",
+        BASE + "budget: {max_epochs: 5}\npruner: {name: hyperband, max_resource: 50}\n",
+        "pruner.max_resource",
+    ),
     ("negative_num_trials", BASE + "budget: {num_trials: -4}\n", "budget.num_trials"),
     ("gpus_one_and_a_half", BASE + "resources: {gpus_per_trial: 1.5}\n", "resources.gpus_per_trial"),
     ("objective_mode", BASE + "objective: {mode: minimise}\n", "objective.mode"),
     ("reference_not_bool", BASE + "reference: yes please\n", "reference"),
     ("missing_space", "name: t\n", "space"),
-    ("searched_twice", BASE + "  diffusion.schedule+train.lr: {type: categorical, choices: [[linear, 0.1]]}\n",
-     "space.diffusion.schedule+train.lr"),
-    ("joint_choice_wrong_length", SPACE + "  diffusion.schedule+sampler.name: {type: categorical, choices: [[linear]]}\n",
-     "space.diffusion.schedule+sampler.name.choices[0]"),
-    ("list_valued_key_searched", SPACE + "  data.val_subjects: {type: categorical, choices: [[S8]]}\n",
-     "space.data.val_subjects.choices[0]"),
+    (
+        "searched_twice",
+        BASE + "  diffusion.schedule+train.lr: {type: categorical, choices: [[linear, 0.1]]}\n",
+        "space.diffusion.schedule+train.lr",
+    ),
+    (
+        "joint_choice_wrong_length",
+        SPACE + "  diffusion.schedule+sampler.name: {type: categorical, choices: [[linear]]}\n",
+        "space.diffusion.schedule+sampler.name.choices[0]",
+    ),
+    (
+        "list_valued_key_searched",
+        SPACE + "  data.val_subjects: {type: categorical, choices: [[S8]]}\n",
+        "space.data.val_subjects.choices[0]",
+    ),
     ("duplicate_key", BASE + LR, None),
     ("python_tag", "name: !!python/object/apply:os.system ['echo pwned']\nspace:\n" + LR, None),
     ("invalid_syntax", "name: t\nspace: {train.lr: [\n", None),
@@ -278,8 +370,9 @@ def materialise(tmp_path: Path, case: str, content: str | bytes | None) -> Path:
 
 
 @pytest.mark.parametrize(("case", "content", "key"), MALFORMED, ids=[c[0] for c in MALFORMED])
-def test_malformed_spec_fails_with_one_line_naming_file_and_key(tmp_path: Path, case: str,
-                                                               content: str | bytes | None, key: str | None) -> None:
+def test_malformed_spec_fails_with_one_line_naming_file_and_key(
+    tmp_path: Path, case: str, content: str | bytes | None, key: str | None
+) -> None:
     path = materialise(tmp_path, case, content)
     with pytest.raises(PoseDiffError) as info:
         load_spec(path)

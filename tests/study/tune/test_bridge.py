@@ -1,4 +1,5 @@
 """The Optuna bridge on real Ray Tune studies of the lifter: pruning, truthful states, failures."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +8,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from study.spec.study_spec import load_spec
 from study.tune.bridge import OptunaLink, open_study
 from study.tune.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
-from study.spec.study_spec import load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +26,15 @@ WIDE_LR = {"train.lr": {"type": "float", "low": 1.0e-6, "high": 1.0e-2, "log": T
 
 @pytest.mark.parametrize("pruner", sorted(PRUNERS))
 def test_optuna_pruners_prune_and_states_match(local_ray, tiny_spec, study_check, tmp_path: Path, pruner: str):
-    spec = load_spec(tiny_spec(name=f"prune-{pruner}", budget={"num_trials": 6}, pruner=PRUNERS[pruner],
-                               sampler={"name": "random", "seed": 3}, space=WIDE_LR))
+    spec = load_spec(
+        tiny_spec(
+            name=f"prune-{pruner}",
+            budget={"num_trials": 6},
+            pruner=PRUNERS[pruner],
+            sampler={"name": "random", "seed": 3},
+            space=WIDE_LR,
+        )
+    )
     outcome = run_study(spec, RunOptions(out=tmp_path / "run"))
     trials, rows, _ = study_check(outcome.run_dir, spec.name)
     states = sorted(t.state.name for t in trials)
@@ -43,8 +51,9 @@ def test_optuna_pruners_prune_and_states_match(local_ray, tiny_spec, study_check
 
 
 def test_regress_reference_is_enqueued_first(local_ray, tiny_spec, study_check, tmp_path: Path):
-    spec = load_spec(tiny_spec(name="reference", budget={"num_trials": 1, "max_epochs": 1}, reference=True,
-                               pruner={"name": "none"}))
+    spec = load_spec(
+        tiny_spec(name="reference", budget={"num_trials": 1, "max_epochs": 1}, reference=True, pruner={"name": "none"})
+    )
     outcome = run_study(spec, RunOptions(out=tmp_path / "run"))
     trials, rows, _ = study_check(outcome.run_dir, spec.name)
     assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
@@ -72,8 +81,14 @@ def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, t
 def test_bruteforce_grid_finishing_does_not_crash_the_driver(tiny_spec, tmp_path: Path):
     # BruteForceSampler calls Study.stop when its last cell is told, which raises outside optimize();
     # searchspaces/schedules.yaml and paper.yaml are such grids.
-    spec = load_spec(tiny_spec(name="grid", budget={"num_trials": 2}, sampler={"name": "bruteforce", "seed": 0},
-                               space={"diffusion.schedule": {"type": "categorical", "choices": ["linear", "cosine"]}}))
+    spec = load_spec(
+        tiny_spec(
+            name="grid",
+            budget={"num_trials": 2},
+            sampler={"name": "bruteforce", "seed": 0},
+            space={"diffusion.schedule": {"type": "categorical", "choices": ["linear", "cosine"]}},
+        )
+    )
     link = OptunaLink(spec, tmp_path)
     cells = {link.ask(tune_id)["diffusion.schedule"] for tune_id in ("a", "b")}  # both running: two cells
     for value, tune_id in enumerate(("a", "b")):

@@ -1,4 +1,5 @@
 """The results callback's rows, driven by hand (no Ray): each carries its trial's complete config."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,20 @@ from study.tune.bridge import OptunaLink
 from study.tune.callbacks import ResultsCallback
 
 SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
-EPOCH = {"epoch": 1, "train_loss": 0.5, "val_mpjpe_mm": 90.0, "val_p_mpjpe_mm": 70.0, "lr": 1e-3, "epoch_s": 2.0,
-         "samples_per_s": 4000.0, "nfe": 11, "trial_s": 2.5, "cpu_s": 2.0, "gpu_s": 0.0, "node": "here"}
+EPOCH = {
+    "epoch": 1,
+    "train_loss": 0.5,
+    "val_mpjpe_mm": 90.0,
+    "val_p_mpjpe_mm": 70.0,
+    "lr": 1e-3,
+    "epoch_s": 2.0,
+    "samples_per_s": 4000.0,
+    "nfe": 11,
+    "trial_s": 2.5,
+    "cpu_s": 2.0,
+    "gpu_s": 0.0,
+    "node": "here",
+}
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

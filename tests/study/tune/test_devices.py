@@ -1,4 +1,5 @@
 """Ray's per-trial resources -> torch threads, device and GPU-seconds."""
+
 from __future__ import annotations
 
 import pytest

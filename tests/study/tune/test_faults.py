@@ -5,6 +5,7 @@ Optuna with the ``fail_reason`` user attribute once Ray's retries (``budget.max_
 spent, or, for a killed worker, retried from its last checkpoint and complete; the rest of the
 study finishes. All share one study (each study costs ~20 s of Ray start-up on 2 cores).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
+from study.spec.study_spec import StudySpec, load_spec
 from study.tune.bridge import FAIL_REASON_ATTR, TUNE_ID_ATTR
 from study.tune.gate import GATE_ENV, EpochGate
 from study.tune.runner import RunOptions, StudyOutcome, run_study
-from study.spec.study_spec import StudySpec, load_spec
 
 pytestmark = pytest.mark.slow
 TRAINABLE_TITLE = b"ray::ImplicitFunc"  # a Tune function-trainable actor (".train" while inside a call)
@@ -91,8 +92,9 @@ class WorkerKiller(threading.Thread):
         return True
 
 
-def run_with_a_worker_killed(spec_file: Path, out: Path, monkeypatch: pytest.MonkeyPatch
-                             ) -> tuple[StudySpec, StudyOutcome, dict[str, Any]]:
+def run_with_a_worker_killed(
+    spec_file: Path, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[StudySpec, StudyOutcome, dict[str, Any]]:
     """Run the study behind an epoch gate while a :class:`WorkerKiller` kills one trial's worker after an epoch."""
     spec = load_spec(spec_file)
     gate = EpochGate(out.parent / "gate")
@@ -110,8 +112,9 @@ def run_with_a_worker_killed(spec_file: Path, out: Path, monkeypatch: pytest.Mon
     return spec, outcome, killer.killed
 
 
-def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny_spec, study_check, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch):
+def test_raising_diverging_and_killed_trials_each_end_truthfully(
+    local_ray, tiny_spec, study_check, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     # One grid (bruteforce: each cell once) of (K, lr), two trials at a time, budget.max_failures 1:
     # K = 1001 passes spec validation (>= 1, below the 3584 training poses) but the EM subsample is
     # prior.fit_samples = 1000 poses, so scikit-learn's GaussianMixture raises ValueError in the trial;
@@ -119,14 +122,20 @@ def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny
     # again: FAIL. The worker of one healthy trial is SIGKILLed after an epoch: Ray retries it from
     # its last checkpoint and it completes, like the other healthy trial.
     grid = [[2, 3.0e-4], [2, 1.0e-3], [1001, 3.0e-4], [2, 1.0e9]]
-    spec_file = tiny_spec(name="faults", budget={"num_trials": len(grid), "max_failures": 1, **KILL_BUDGET},
-                          pruner={"name": "none"}, sampler={"name": "bruteforce", "seed": 0},
-                          space={"prior.num_components+train.lr": {"type": "categorical", "choices": grid}})
-    spec, outcome, killed = run_with_a_worker_killed(unfixed(spec_file, "prior.num_components"), tmp_path / "run",
-                                                     monkeypatch)
+    spec_file = tiny_spec(
+        name="faults",
+        budget={"num_trials": len(grid), "max_failures": 1, **KILL_BUDGET},
+        pruner={"name": "none"},
+        sampler={"name": "bruteforce", "seed": 0},
+        space={"prior.num_components+train.lr": {"type": "categorical", "choices": grid}},
+    )
+    spec, outcome, killed = run_with_a_worker_killed(
+        unfixed(spec_file, "prior.num_components"), tmp_path / "run", monkeypatch
+    )
     trials, rows, epochs = study_check(outcome.run_dir, spec.name)
     assert outcome.finished and sorted([t.params["prior.num_components+train.lr"] for t in trials]) == sorted(
-        "+".join(map(str, cell)) for cell in grid)
+        "+".join(map(str, cell)) for cell in grid
+    )
     by_id = {t.user_attrs[TUNE_ID_ATTR]: t for t in trials}
     rows_by_id = {r["trial_id"]: r for r in rows}
     failed = {t.user_attrs[FAIL_REASON_ATTR].split(":")[0] for t in trials if t.state.name == "FAIL"}
@@ -139,8 +148,11 @@ def test_raising_diverging_and_killed_trials_each_end_truthfully(local_ray, tiny
             assert sorted(e["epoch"] for e in epochs if e["trial_id"] == tune_id) == [1, 2, 3]
         else:
             assert trial.intermediate_values == {} and row["epochs_run"] == 0 and trial.value is None
-    assert "n_components = 1001" in next(t.user_attrs[FAIL_REASON_ATTR] for t in trials
-                                          if t.user_attrs.get(FAIL_REASON_ATTR, "").startswith("ValueError"))
+    assert "n_components = 1001" in next(
+        t.user_attrs[FAIL_REASON_ATTR]
+        for t in trials
+        if t.user_attrs.get(FAIL_REASON_ATTR, "").startswith("ValueError")
+    )
     assert by_id[killed["trial_id"]].state.name == "COMPLETE"
     # Ray's own record: the retry, on another worker, went on from the checkpoint (no epoch run twice).
     reported = trial_results(outcome.run_dir)[killed["trial_id"]]

@@ -1,17 +1,26 @@
 """The live view: what a person watching a study reads in the terminal and in --quiet logs."""
+
 from __future__ import annotations
 
 from rich.console import Console
 
-from study.tune.live import RunningTrial, StudyProgress, progress_from_store, progress_line, render_progress
 from study.results.tables import EpochRow, ResultsStore, TrialRow
+from study.tune.live import RunningTrial, StudyProgress, progress_from_store, progress_line, render_progress
 
 
 def snapshot(**kw) -> StudyProgress:
-    values = dict(study="edm-sweep", num_running=2, num_complete=5, num_pruned=3, num_failed=1, num_total=20,
-                  best_val_mpjpe_mm=31.234, best_trial_id="t0007",
-                  running=(RunningTrial("t0012", 4, 30, 55.55), RunningTrial("t0011", 0, 30, None)),
-                  elapsed_s=3725.9)
+    values = dict(
+        study="edm-sweep",
+        num_running=2,
+        num_complete=5,
+        num_pruned=3,
+        num_failed=1,
+        num_total=20,
+        best_val_mpjpe_mm=31.234,
+        best_trial_id="t0007",
+        running=(RunningTrial("t0012", 4, 30, 55.55), RunningTrial("t0011", 0, 30, None)),
+        elapsed_s=3725.9,
+    )
     values.update(kw)
     return StudyProgress(**values)
 
@@ -36,21 +45,37 @@ def test_rendering_shows_counts_best_trial_elapsed_time_and_running_trials():
 
 
 def test_rendering_before_any_result_says_so():
-    text = rendered(snapshot(num_running=0, num_complete=0, num_pruned=0, num_failed=0, best_val_mpjpe_mm=None,
-                             best_trial_id=None, running=(), elapsed_s=0.0))
+    text = rendered(
+        snapshot(
+            num_running=0,
+            num_complete=0,
+            num_pruned=0,
+            num_failed=0,
+            best_val_mpjpe_mm=None,
+            best_trial_id=None,
+            running=(),
+            elapsed_s=0.0,
+        )
+    )
     assert "0/20 done" in text and "best val MPJPE —" in text and "(none)" in text
 
 
 def test_progress_line_is_one_plain_line():
     line = progress_line(snapshot())
-    assert line == ("[edm-sweep] 9/20 done: 5 complete, 3 pruned, 1 failed, 2 running | "
-                    "best val MPJPE 31.2 mm (trial t0007) | elapsed 1:02:05")
+    assert line == (
+        "[edm-sweep] 9/20 done: 5 complete, 3 pruned, 1 failed, 2 running | "
+        "best val MPJPE 31.2 mm (trial t0007) | elapsed 1:02:05"
+    )
 
 
 def test_snapshot_from_a_results_store(tmp_path):
     store = ResultsStore(tmp_path, "demo")
-    for trial_id, status, best in (("t0", "complete", 40.0), ("t1", "pruned", 38.0), ("t2", "failed", 1.0),
-                                   ("t3", "running", None)):
+    for trial_id, status, best in (
+        ("t0", "complete", 40.0),
+        ("t1", "pruned", 38.0),
+        ("t2", "failed", 1.0),
+        ("t3", "running", None),
+    ):
         store.record_trial(TrialRow("demo", trial_id, int(trial_id[1:]), status, {}, 2, best, best, best, best))
     store.record_trial(TrialRow("demo", "t0/eval-0", 0, "complete", {}, 0, 5.0, 5.0, 5.0, 5.0, kind="eval"))
     for epoch, val in ((1, 70.0), (2, 61.5)):

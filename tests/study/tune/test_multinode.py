@@ -1,4 +1,5 @@
 """A study on a two-node Ray cluster (two raylets on this machine): trials land on both nodes."""
+
 from __future__ import annotations
 
 import os
@@ -34,18 +35,26 @@ def start_node(*args: str) -> subprocess.Popen:
 
     (``ray stop --force`` would also kill every other Ray on a shared machine.)
     """
-    return subprocess.Popen(["ray", "start", "--block", "--num-cpus", "1", "--disable-usage-stats", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=token_env())
+    return subprocess.Popen(
+        ["ray", "start", "--block", "--num-cpus", "1", "--disable-usage-stats", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=token_env(),
+    )
 
 
 def wait_for_nodes(address: str, count: int, timeout_s: float = 180) -> None:
     """Block until the cluster at ``address`` has ``count`` live nodes."""
-    probe = ("import ray, sys, time\nray.init(address=sys.argv[1], logging_level='ERROR')\n"
-             "sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= int(sys.argv[2]) else 1)")
+    probe = (
+        "import ray, sys, time\nray.init(address=sys.argv[1], logging_level='ERROR')\n"
+        "sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= int(sys.argv[2]) else 1)"
+    )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        probe_run = subprocess.run([sys.executable, "-c", probe, address, str(count)], capture_output=True, env=token_env())
+        probe_run = subprocess.run(
+            [sys.executable, "-c", probe, address, str(count)], capture_output=True, env=token_env()
+        )
         if probe_run.returncode == 0:
             return
         time.sleep(2)
@@ -57,7 +66,9 @@ def two_node_cluster(posediff_cache: Path):
     """A head node (1 CPU, resource 'head') and a second raylet (1 CPU, 'worker2') on 127.0.0.1."""
     assert not ray.is_initialized()
     address = f"127.0.0.1:{free_port()}"
-    nodes = [start_node("--head", "--port", address.split(":")[1], "--include-dashboard=false", "--resources", '{"head": 1}')]
+    nodes = [
+        start_node("--head", "--port", address.split(":")[1], "--include-dashboard=false", "--resources", '{"head": 1}')
+    ]
     try:
         wait_for_nodes(address, 1)
         nodes.append(start_node("--address", address, "--resources", '{"worker2": 1}'))
@@ -76,9 +87,27 @@ def two_node_cluster(posediff_cache: Path):
 
 def test_study_places_trials_on_both_nodes(two_node_cluster: str, tiny_spec, study_check, tmp_path: Path):
     spec_file, out, shared = tiny_spec(name="cluster", pruner={"name": "none"}), tmp_path / "run", tmp_path / "shared"
-    result = subprocess.run([sys.executable, "-m", "study", "run", "--space", str(spec_file), "--out", str(out),
-                             "--address", two_node_cluster, "--storage-path", str(shared), "--quiet"],
-                            capture_output=True, text=True, timeout=600, env=token_env())
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "study",
+            "run",
+            "--space",
+            str(spec_file),
+            "--out",
+            str(out),
+            "--address",
+            two_node_cluster,
+            "--storage-path",
+            str(shared),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=token_env(),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     _, rows, _ = study_check(out, "cluster")
     assert all(r["status"] == "complete" for r in rows)

@@ -1,4 +1,5 @@
 """Interrupt the driver at four points of one study (Ctrl-C and SIGKILL), resume, lose or redo nothing."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from model.errors import PoseDiffError
+from study.results.tables import read_epochs, read_trials
 from study.tune.bridge import FAIL_REASON_ATTR, LOST_REASON, NEVER_RUN_REASON
 from study.tune.gate import GATE_ENV, EpochGate
-from study.results.tables import read_epochs, read_trials
 from study.tune.runner import SPEC_FILE
 
 pytestmark = pytest.mark.slow
@@ -69,8 +70,9 @@ def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Sign
     target = max(progress(out)[what] + grow, 1)
     gate.folder.mkdir()
     with open(log, "w") as stream:
-        proc = subprocess.Popen(args, stdout=stream, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, GATE_ENV: str(gate.folder)})
+        proc = subprocess.Popen(
+            args, stdout=stream, stderr=subprocess.STDOUT, text=True, env={**os.environ, GATE_ENV: str(gate.folder)}
+        )
         try:
             deadline = time.monotonic() + 400  # a hung study fails the test instead of hanging it
             while progress(out)[what] < target:
@@ -88,8 +90,11 @@ def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Sign
 
 
 def test_driver_killed_at_four_points_resumes_exactly(tiny_spec, study_check, tmp_path: Path):
-    spec_file = tiny_spec(name="resume", budget={"num_trials": NUM_TRIALS, "max_epochs": 3},
-                          pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})
+    spec_file = tiny_spec(
+        name="resume",
+        budget={"num_trials": NUM_TRIALS, "max_epochs": 3},
+        pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
+    )
     out = tmp_path / "run"
     args = [sys.executable, "-m", "study", "run", "--space", str(spec_file), "--out", str(out), "--quiet"]
     finished_before: set[str] = set()

@@ -1,4 +1,5 @@
 """The test-time sampler sweep: spec validation, and a real tiny study re-evaluated on Ray and reported."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,25 +28,32 @@ def write_sweep(tmp_path: Path, raw: object) -> Path:
 def test_shipped_sweep_expands_its_grid_and_settings():
     sweep = load_sweep(SWEEP_FILE)
     assert len(sweep.settings) == 2 * 3 * 2 * 2 + 3
-    assert sweep.settings[0] == {"sampler.name": "ddim", "sampler.num_steps": 5, "sampler.num_hypotheses": 1,
-                                 "sampler.aggregate": "mean"}
+    assert sweep.settings[0] == {
+        "sampler.name": "ddim",
+        "sampler.num_steps": 5,
+        "sampler.num_hypotheses": 1,
+        "sampler.aggregate": "mean",
+    }
     assert sweep.settings[-2]["sampler.S_churn"] == 20.0 and sweep.splits == ("val",)
 
 
-@pytest.mark.parametrize(("raw", "where", "found"), [
-    ({"grid": {"train.lr": [1e-3]}}, "grid: train.lr", "'train.lr'"),
-    ({"grid": {"sampler.num_stepz": [5]}}, "grid: sampler.num_stepz", "unknown key"),
-    ({"grid": {"sampler.name": ["ddim", "heun"]}}, "grid: sampler.name", "'heun'"),
-    ({"grid": {"sampler.num_steps": []}}, "grid: sampler.num_steps", "[]"),
-    ({"settings": [{"sampler.S_tmin": 9.0, "sampler.S_tmax": 1.0}]}, "sampler.S_tmax", "1.0"),
-    ({"settings": [{}]}, "settings[0]", "{}"),
-    ({"settings": {"sampler.name": "edm"}}, "settings", "sampler.name"),
-    ({"grid": {"sampler.name": ["edm"]}, "split": "train"}, "split", "'train'"),
-    ({"grid": {"sampler.name": ["edm"]}, "eval_subset_size": 0}, "eval_subset_size", "0"),
-    ({"grid": {"sampler.name": ["edm"]}, "seeds": 1}, "seeds", "unknown key"),
-    ({"split": "val"}, "sweep.yaml", "none"),
-    ([{"sampler.name": "edm"}], "sweep.yaml", "list"),
-])
+@pytest.mark.parametrize(
+    ("raw", "where", "found"),
+    [
+        ({"grid": {"train.lr": [1e-3]}}, "grid: train.lr", "'train.lr'"),
+        ({"grid": {"sampler.num_stepz": [5]}}, "grid: sampler.num_stepz", "unknown key"),
+        ({"grid": {"sampler.name": ["ddim", "heun"]}}, "grid: sampler.name", "'heun'"),
+        ({"grid": {"sampler.num_steps": []}}, "grid: sampler.num_steps", "[]"),
+        ({"settings": [{"sampler.S_tmin": 9.0, "sampler.S_tmax": 1.0}]}, "sampler.S_tmax", "1.0"),
+        ({"settings": [{}]}, "settings[0]", "{}"),
+        ({"settings": {"sampler.name": "edm"}}, "settings", "sampler.name"),
+        ({"grid": {"sampler.name": ["edm"]}, "split": "train"}, "split", "'train'"),
+        ({"grid": {"sampler.name": ["edm"]}, "eval_subset_size": 0}, "eval_subset_size", "0"),
+        ({"grid": {"sampler.name": ["edm"]}, "seeds": 1}, "seeds", "unknown key"),
+        ({"split": "val"}, "sweep.yaml", "none"),
+        ([{"sampler.name": "edm"}], "sweep.yaml", "list"),
+    ],
+)
 def test_bad_sweep_spec_is_one_error_naming_the_key(tmp_path: Path, raw, where, found):
     with pytest.raises(PoseDiffError) as err:
         load_sweep(write_sweep(tmp_path, raw))
@@ -56,22 +64,36 @@ def test_bad_sweep_spec_is_one_error_naming_the_key(tmp_path: Path, raw, where, 
 def test_eval_id_is_stable_and_follows_the_setting():
     a = eval_id("t1", SamplerConfig(name="edm"), None, 0)
     assert a == eval_id("t1", SamplerConfig(name="edm"), None, 0) and a.startswith("t1/eval-")
-    assert len({a, eval_id("t1", SamplerConfig(name="ddim"), None, 0), eval_id("t1", SamplerConfig(name="edm"), 64, 0),
-                eval_id("t1", SamplerConfig(name="edm"), None, 1)}) == 4
+    assert (
+        len(
+            {
+                a,
+                eval_id("t1", SamplerConfig(name="ddim"), None, 0),
+                eval_id("t1", SamplerConfig(name="edm"), 64, 0),
+                eval_id("t1", SamplerConfig(name="edm"), None, 1),
+            }
+        )
+        == 4
+    )
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "study", *args], capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((), "exactly one of --checkpoint or --run, found neither"),
-    (("--run", "r", "--checkpoint", "x.pt"), "exactly one of --checkpoint or --run, found both"),
-    (("--run", "r", "--sampler", "edm", "--steps", "5"), "--run: expected sampler settings in the --space file, "
-                                                         "found --sampler --steps"),
-    (("--checkpoint", "x.pt", "--space", "s.yaml"), "--space and --address only with --run"),
-    (("--run", "r"), "--space FILE"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "exactly one of --checkpoint or --run, found neither"),
+        (("--run", "r", "--checkpoint", "x.pt"), "exactly one of --checkpoint or --run, found both"),
+        (
+            ("--run", "r", "--sampler", "edm", "--steps", "5"),
+            "--run: expected sampler settings in the --space file, found --sampler --steps",
+        ),
+        (("--checkpoint", "x.pt", "--space", "s.yaml"), "--space and --address only with --run"),
+        (("--run", "r"), "--space FILE"),
+    ],
+)
 def test_evaluate_modes_are_checked_before_anything_runs(args, message):
     result = cli("evaluate", *args)
     assert result.returncode == 2 and message in result.stderr
@@ -80,13 +102,20 @@ def test_evaluate_modes_are_checked_before_anything_runs(args, message):
 
 @pytest.mark.slow
 def test_sweep_adds_eval_rows_once_and_the_report_shows_them(tiny_spec, tmp_path: Path):
-    spec = tiny_spec(name="sweep", budget={"num_trials": 3, "max_epochs": 2, "max_concurrent_trials": 2},
-                     pruner={"name": "none"}, reference=False, data={"eval_subset_size": 96})
+    spec = tiny_spec(
+        name="sweep",
+        budget={"num_trials": 3, "max_epochs": 2, "max_concurrent_trials": 2},
+        pruner={"name": "none"},
+        reference=False,
+        data={"eval_subset_size": 96},
+    )
     out = tmp_path / "run"
     ran = cli("run", "--space", str(spec), "--out", str(out), "--quiet")
     assert ran.returncode == 0, ran.stderr[-3000:]
-    settings = [{"sampler.name": "ddim", "sampler.num_steps": 3},
-                {"sampler.name": "edm", "sampler.num_steps": 3, "sampler.S_churn": 5.0}]
+    settings = [
+        {"sampler.name": "ddim", "sampler.num_steps": 3},
+        {"sampler.name": "edm", "sampler.num_steps": 3, "sampler.S_churn": 5.0},
+    ]
     sweep_file = write_sweep(tmp_path, {"settings": settings, "split": "val"})
     swept = cli("evaluate", "--run", str(out), "--top", "2", "--space", str(sweep_file), "--json")
     assert swept.returncode == 0, swept.stderr[-3000:]

@@ -1,32 +1,41 @@
 """Resuming a trial: the newest loadable checkpoint wins; a corrupt one is named on stderr, never fatal."""
+
 from __future__ import annotations
 
 import contextlib
 import io
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import ray
 import torch
 from ray import tune
 
-from model.checkpoint import FORMAT, lifter_payload, load_checkpoint, save_checkpoint
+from model.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from model.config import TrialConfig, trial_config
 from model.train import EpochMetrics, fit
 from study.tune.trainable import CHECKPOINT_FILE, _resume_file, checkpoint_candidates, usable_checkpoint
 
-TINY = {"prior": {"num_components": 2, "fit_samples": 1000}, "diffusion": {"num_steps": 20},
-        "network": {"width": 16, "num_blocks": 1, "num_heads": 2},
-        "sampler": {"name": "ddim", "num_steps": 4, "num_hypotheses": 1}}
+TINY = {
+    "prior": {"num_components": 2, "fit_samples": 1000},
+    "diffusion": {"num_steps": 20},
+    "network": {"width": 16, "num_blocks": 1, "num_heads": 2},
+    "sampler": {"name": "ddim", "num_steps": 4, "num_hypotheses": 1},
+}
 
 
 def tiny_config(synthetic_npz: Path, epochs: int) -> TrialConfig:
     """A width-16 lifter, 1024 samples per epoch (about a second per epoch on one core)."""
-    return trial_config({**TINY, "data": {"path": str(synthetic_npz), "val_subset_size": 128},
-                         "train": {"epochs": epochs, "batch_size": 64, "samples_per_epoch": 1024}})
+    return trial_config(
+        {
+            **TINY,
+            "data": {"path": str(synthetic_npz), "val_subset_size": 128},
+            "train": {"epochs": epochs, "batch_size": 64, "samples_per_epoch": 1024},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +47,7 @@ def trained(small_splits, synthetic_npz, tmp_path_factory) -> tuple[TrialConfig,
     def on_epoch(metrics: EpochMetrics, checkpoint: Callable[[Path], None]) -> None:
         files[metrics.epoch] = folder / f"epoch{metrics.epoch}.pt"
         checkpoint(files[metrics.epoch])
+
     return cfg, files, fit(cfg, small_splits, on_epoch=on_epoch).epochs
 
 
@@ -71,15 +81,22 @@ def not_resumable(file: Path) -> None:
 
 
 CORRUPTIONS: dict[str, tuple[Callable[[Path], None], str]] = {  # damage to trial.pt, words of the message
-    "truncated": (truncate, "expected a torch checkpoint readable with weights_only=True, "
-                            "found RuntimeError: PytorchStreamReader failed reading zip archive"),
-    "garbage": (lambda f: f.write_bytes(b"not a torch file\n" * 64),
-                "found UnpicklingError: Unsupported operand 110 in a 1088-byte file"),
+    "truncated": (
+        truncate,
+        "expected a torch checkpoint readable with weights_only=True, "
+        "found RuntimeError: PytorchStreamReader failed reading zip archive",
+    ),
+    "garbage": (
+        lambda f: f.write_bytes(b"not a torch file\n" * 64),
+        "found UnpicklingError: Unsupported operand 110 in a 1088-byte file",
+    ),
     "empty": (lambda f: f.write_bytes(b""), "found an empty file (0 bytes)"),
     "missing_file": (lambda f: f.unlink(), "expected a checkpoint file, found no such file"),
     "missing_folder": (lambda f: shutil.rmtree(f.parent), "expected a checkpoint folder, found no such folder"),
-    "other_format": (lambda f: save_checkpoint(f, {"format": "other/1"}),
-                     f"trial.pt: format: expected '{FORMAT}', found 'other/1'"),
+    "other_format": (
+        lambda f: save_checkpoint(f, {"format": "other/1"}),
+        f"trial.pt: format: expected '{FORMAT}', found 'other/1'",
+    ),
     "not_resumable": (not_resumable, "found no epoch, optimizer"),
 }
 
@@ -134,13 +151,22 @@ def test_fallback_checkpoint_resumes_the_uninterrupted_run(trained, small_splits
 
 def resume_state(epoch: int) -> dict:
     """The smallest file that passes the resume check (the Tune test needs no training)."""
-    return {"format": FORMAT, "epoch": epoch, "optimizer": {}, "scheduler": {}, "rng": {}, "history": [],
-            "ema": None, "ema_num_averaged": 0}
+    return {
+        "format": FORMAT,
+        "epoch": epoch,
+        "optimizer": {},
+        "scheduler": {},
+        "rng": {},
+        "history": [],
+        "ema": None,
+        "ema_num_averaged": 0,
+    }
 
 
 @pytest.mark.slow
 def test_corrupt_latest_checkpoint_falls_back_inside_real_tune(tmp_path: Path) -> None:
     """A trial corrupts its latest persisted checkpoint and raises; Tune's retry resumes from the one before."""
+
     def trainable(config: dict) -> None:
         first_run, said = tune.get_checkpoint() is None, io.StringIO()
         with tempfile.TemporaryDirectory() as into, contextlib.redirect_stderr(said):
@@ -149,8 +175,10 @@ def test_corrupt_latest_checkpoint_falls_back_inside_real_tune(tmp_path: Path) -
         for epoch in range(start + 1, 4):
             with tempfile.TemporaryDirectory() as folder:
                 save_checkpoint(Path(folder) / CHECKPOINT_FILE, resume_state(epoch))
-                tune.report({"epoch": epoch, "start": start, "stderr": said.getvalue()},
-                            checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(
+                    {"epoch": epoch, "start": start, "stderr": said.getvalue()},
+                    checkpoint=tune.Checkpoint.from_directory(folder),
+                )
         if first_run:  # tune.get_checkpoint() is now the persisted checkpoint of epoch 3
             stored = Path(tune.get_checkpoint().path) / CHECKPOINT_FILE
             stored.write_bytes(stored.read_bytes()[:100])
@@ -158,10 +186,16 @@ def test_corrupt_latest_checkpoint_falls_back_inside_real_tune(tmp_path: Path) -
 
     ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
-        grid = tune.Tuner(trainable, run_config=tune.RunConfig(
-            name="fallback", storage_path=str(tmp_path / "ray"), verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            failure_config=tune.FailureConfig(max_failures=1))).fit()
+        grid = tune.Tuner(
+            trainable,
+            run_config=tune.RunConfig(
+                name="fallback",
+                storage_path=str(tmp_path / "ray"),
+                verbose=0,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(max_failures=1),
+            ),
+        ).fit()
     finally:
         ray.shutdown()
     result = grid[0]
@@ -170,4 +204,5 @@ def test_corrupt_latest_checkpoint_falls_back_inside_real_tune(tmp_path: Path) -
     assert result.metrics["stderr"] == (
         f"posediff: unusable checkpoint: {latest / CHECKPOINT_FILE}: expected a torch checkpoint readable with "
         "weights_only=True, found RuntimeError: PytorchStreamReader failed reading zip archive: failed finding "
-        f"central directory in a 100-byte file; falling back to the previous checkpoint {previous}\n")
+        f"central directory in a 100-byte file; falling back to the previous checkpoint {previous}\n"
+    )
