@@ -207,7 +207,8 @@ def sweep_command(run: Path, top: int, space: Path | None, address: str | None, 
     from study.report.details import sweep_table
     from study.report.render import print_blocks
     from study.results.tables import TRIALS_FILE, read_trials
-    from study.tune.sweep import load_sweep, run_sweep
+    from study.spec.sweep_file import load_sweep
+    from study.tune.sweep import run_sweep
 
     if space is None:
         raise PoseDiffError("--run", "--space FILE (a sampler-sweep YAML)", "no --space")

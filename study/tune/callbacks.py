@@ -20,8 +20,8 @@ from ray import tune
 
 from model.errors import PoseDiffError
 from study.results.tables import EpochRow, ResultsStore, TrialRow
-from study.tune.bridge import FIXED_ATTR, NEVER_RUN_REASON, OptunaLink
 from study.tune.live import StudyProgress, progress_from_store
+from study.tune.optuna_link import FIXED_ATTR, NEVER_RUN_REASON, OptunaLink
 
 View = Callable[[StudyProgress, "str | None"], None]  # (snapshot, event line or None for a refresh)
 FINAL_KEYS = ("test_mpjpe_mm", "test_p_mpjpe_mm", "test_n_mpjpe_mm", "val_full_mpjpe_mm", "oracle_mpjpe_mm")

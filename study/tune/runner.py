@@ -25,8 +25,9 @@ from model.errors import PoseDiffError
 from study.results.layout import RAY_DIR
 from study.results.storage import redact_url
 from study.spec.study_spec import StudySpec
-from study.tune.bridge import OptunaLink, OptunaPruningScheduler, OptunaSearcher
+from study.tune.bridge import OptunaPruningScheduler, OptunaSearcher
 from study.tune.callbacks import ResultsCallback, View
+from study.tune.optuna_link import OptunaLink
 from study.tune.trainable import make_trainable
 
 SPEC_FILE = "spec.resolved.yaml"

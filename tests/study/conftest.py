@@ -77,7 +77,7 @@ def check_study(run_dir: Path, name: str) -> tuple[list, list[dict], list[dict]]
 
     from study.results.storage import optuna_storage
     from study.results.tables import read_epochs, read_trials
-    from study.tune.bridge import TUNE_ID_ATTR
+    from study.tune.optuna_link import TUNE_ID_ATTR
 
     trials = optuna.load_study(study_name=name, storage=optuna_storage(run_dir)).get_trials()
     rows = {r["trial_id"]: r for r in read_trials(run_dir).to_pylist()}

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from study.spec.study_spec import load_spec
-from study.tune.bridge import OptunaLink, open_study
+from study.tune.optuna_link import OptunaLink, open_study
 from study.tune.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ import pyarrow as pa
 from model.config import field_types
 from study.results.tables import arrow_type, read_epochs, read_trials, searched_keys
 from study.spec.study_spec import load_spec
-from study.tune.bridge import OptunaLink
 from study.tune.callbacks import ResultsCallback
+from study.tune.optuna_link import OptunaLink
 
 SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
 EPOCH = {

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from study.spec.study_spec import StudySpec, load_spec
-from study.tune.bridge import FAIL_REASON_ATTR, TUNE_ID_ATTR
 from study.tune.gate import GATE_ENV, EpochGate
+from study.tune.optuna_link import FAIL_REASON_ATTR, TUNE_ID_ATTR
 from study.tune.runner import RunOptions, StudyOutcome, run_study
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The test-time sampler sweep: spec validation, and a real tiny study re-evaluated on Ray and reported."""
+"""The test-time sampler sweep: a real tiny study re-evaluated on Ray and reported."""
 
 from __future__ import annotations
 
@@ -12,53 +12,9 @@ import pytest
 import yaml
 
 from model.config import SamplerConfig
-from model.errors import PoseDiffError
 from study.results.tables import TrialRow, read_trials, trial_from_record
-from study.tune.sweep import EvalJob, eval_id, evaluate_job, is_done, load_sweep, plan, run_sweep
-
-SWEEP_FILE = Path(__file__).resolve().parents[3] / "searchspaces" / "sampler_sweep.yaml"
-
-
-def write_sweep(tmp_path: Path, raw: object) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-def test_shipped_sweep_expands_its_grid_and_settings():
-    sweep = load_sweep(SWEEP_FILE)
-    assert len(sweep.settings) == 2 * 3 * 2 * 2 + 3
-    assert sweep.settings[0] == {
-        "sampler.name": "ddim",
-        "sampler.num_steps": 5,
-        "sampler.num_hypotheses": 1,
-        "sampler.aggregate": "mean",
-    }
-    assert sweep.settings[-2]["sampler.S_churn"] == 20.0 and sweep.splits == ("val",)
-
-
-@pytest.mark.parametrize(
-    ("raw", "where", "found"),
-    [
-        ({"grid": {"train.lr": [1e-3]}}, "grid: train.lr", "'train.lr'"),
-        ({"grid": {"sampler.num_stepz": [5]}}, "grid: sampler.num_stepz", "unknown key"),
-        ({"grid": {"sampler.name": ["ddim", "heun"]}}, "grid: sampler.name", "'heun'"),
-        ({"grid": {"sampler.num_steps": []}}, "grid: sampler.num_steps", "[]"),
-        ({"settings": [{"sampler.S_tmin": 9.0, "sampler.S_tmax": 1.0}]}, "sampler.S_tmax", "1.0"),
-        ({"settings": [{}]}, "settings[0]", "{}"),
-        ({"settings": {"sampler.name": "edm"}}, "settings", "sampler.name"),
-        ({"grid": {"sampler.name": ["edm"]}, "split": "train"}, "split", "'train'"),
-        ({"grid": {"sampler.name": ["edm"]}, "eval_subset_size": 0}, "eval_subset_size", "0"),
-        ({"grid": {"sampler.name": ["edm"]}, "seeds": 1}, "seeds", "unknown key"),
-        ({"split": "val"}, "sweep.yaml", "none"),
-        ([{"sampler.name": "edm"}], "sweep.yaml", "list"),
-    ],
-)
-def test_bad_sweep_spec_is_one_error_naming_the_key(tmp_path: Path, raw, where, found):
-    with pytest.raises(PoseDiffError) as err:
-        load_sweep(write_sweep(tmp_path, raw))
-    message = str(err.value)
-    assert where in err.value.where and found in message and "\n" not in message
+from study.spec.sweep_file import load_sweep
+from study.tune.sweep import EvalJob, eval_id, evaluate_job, is_done, plan, run_sweep
 
 
 def test_eval_id_is_stable_and_follows_the_setting():
@@ -116,7 +72,8 @@ def test_sweep_adds_eval_rows_once_and_the_report_shows_them(tiny_spec, tmp_path
         {"sampler.name": "ddim", "sampler.num_steps": 3},
         {"sampler.name": "edm", "sampler.num_steps": 3, "sampler.S_churn": 5.0},
     ]
-    sweep_file = write_sweep(tmp_path, {"settings": settings, "split": "val"})
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump({"settings": settings, "split": "val"}, sort_keys=False))
     swept = cli("evaluate", "--run", str(out), "--top", "2", "--space", str(sweep_file), "--json")
     assert swept.returncode == 0, swept.stderr[-3000:]
     assert len(json.loads(swept.stdout)["rows"]) == 4
