@@ -1,4 +1,4 @@
-"""`posediff-study report`: one or more studies' Parquet -> the schedule x sampler comparison (DESIGN 6.4).
+"""`posediff-study report`: one or more studies' Parquet -> the schedule x sampler comparison (docs/study.md §7).
 
 Reads only trials.parquet / epochs.parquet of each run folder (each row carries its trial's complete
 config, each file the keys its study searched), prints the tables (rich) and writes ``report.md``,

@@ -1,4 +1,4 @@
-"""The study's Parquet results: ``trials.parquet`` and ``epochs.parquet`` under a run folder (DESIGN 6.3).
+"""The study's Parquet results: ``trials.parquet`` and ``epochs.parquet`` under a run folder (docs/study.md §4).
 
 Pure pyarrow (no Ray, no Optuna). Rows describe themselves: each carries its trial's complete config,
 a typed ``param.<dotted key>`` column per trial-config key (and per other searched key, a joint ``a+b``

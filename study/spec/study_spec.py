@@ -1,4 +1,4 @@
-"""The study spec: one YAML file describing a whole study (DESIGN 6.1), fully validated on load.
+"""The study spec: one YAML file describing a whole study (docs/study.md §1), fully validated on load.
 
 ``load_spec(path)`` reads the file with a ``yaml.SafeLoader`` (no Python tags), checks every
 section, key, range, condition, Optuna sampler/pruner and fixed value, and builds two trial
