@@ -9,9 +9,13 @@ experiment at the same path would overwrite the old one's ``tuner.pkl``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +110,28 @@ def prepare_run_dir(spec: StudySpec, options: RunOptions) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     spec_file.write_text(yaml.safe_dump({"hash": spec.hash, **spec.resolved()}, sort_keys=False))
     return False
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block ends, then raise KeyboardInterrupt.
+
+    ``ray.init`` forks and spawns processes; a KeyboardInterrupt that lands in one of Python's
+    at-fork handlers is printed as "Exception ignored" and lost, and the study would go on
+    running. Tune's own handler takes over inside ``Tuner.fit``. Outside the main thread
+    (signals cannot be handled there) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def start_ray(options: RunOptions) -> None:
@@ -215,8 +241,10 @@ def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) ->
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not (resuming and is_finished(spec, optuna_counts(link))):
-        start_ray(options)
-        build_tuner(spec, options, view, resuming).fit()
+        with ctrl_c_deferred():  # a Ctrl-C while Ray starts is never lost
+            start_ray(options)
+            tuner = build_tuner(spec, options, view, resuming)
+        tuner.fit()
     link = OptunaLink(spec, run_dir, options.storage_url)  # re-read what the run told Optuna
     counts = optuna_counts(link)
     return StudyOutcome(run_dir, os.path.join(storage, name), counts, is_finished(spec, counts))
