@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import pyarrow.fs
 import ray
 import yaml
 from optuna.trial import TrialState
@@ -174,12 +175,27 @@ def check_storage(spec: StudySpec, options: RunOptions) -> None:
         ) from None
 
 
+def has_experiment_state(path: str) -> bool:
+    """Tune can resume the experiment at ``path``: its tuner.pkl and at least one saved experiment state.
+
+    A driver stopped while Tune was starting may leave ``tuner.pkl`` without any
+    ``experiment_state-*.json``; restoring that fails inside Tune ("Failed to restore the run
+    state") and the restored run then ends early, so such a folder starts a fresh experiment (the
+    bridge re-attaches or closes any Optuna trial the stopped driver asked for).
+    """
+    if not tune.Tuner.can_restore(path):
+        return False
+    fs, fs_path = pyarrow.fs.FileSystem.from_uri(path) if "://" in path else (pyarrow.fs.LocalFileSystem(), path)
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(fs_path, allow_not_found=True))
+    return any(i.base_name.startswith("experiment_state-") and i.base_name.endswith(".json") for i in infos)
+
+
 def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resuming: bool) -> tune.Tuner:
     """A fresh Tuner wired to the bridge and the results callback, or the restored one."""
     run_dir = run_dir_of(spec, options)
     storage, name = experiment_path(spec, options)
     trainable = make_trainable(spec)
-    if resuming and tune.Tuner.can_restore(os.path.join(storage, name)):
+    if resuming and has_experiment_state(os.path.join(storage, name)):
         tuner = tune.Tuner.restore(
             os.path.join(storage, name), trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
@@ -243,8 +259,7 @@ def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) ->
     if not (resuming and is_finished(spec, optuna_counts(link))):
         with ctrl_c_deferred():  # a Ctrl-C while Ray starts is never lost
             start_ray(options)
-            tuner = build_tuner(spec, options, view, resuming)
-        tuner.fit()
+        build_tuner(spec, options, view, resuming).fit()
     link = OptunaLink(spec, run_dir, options.storage_url)  # re-read what the run told Optuna
     counts = optuna_counts(link)
     return StudyOutcome(run_dir, os.path.join(storage, name), counts, is_finished(spec, counts))
