@@ -131,7 +131,11 @@ def _read(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
         raise _bad_file(path, f"an unreadable file ({str(exc).splitlines()[0]})") from None
     meta = table.schema.metadata or {}
     version = meta.get(_META_VERSION)
-    if version != str(SCHEMA_VERSION).encode():
+    if version == b"1":
+        from study.results.migrate import upgrade_v1  # builds on this module
+
+        table = upgrade_v1(path, table)
+    elif version != str(SCHEMA_VERSION).encode():
         raise _bad_file(path, f"schema version {version.decode() if version else 'missing'}")
     required = {**required, **{PARAM_PREFIX + key: typ for key, typ in _PARAM_TYPES.items()}}
     missing = [
@@ -164,25 +168,25 @@ def searched_keys(table: pa.Table) -> tuple[str, ...]:
     return tuple(json.loads((table.schema.metadata or {}).get(_META_SEARCHED, b"[]")))
 
 
-def _params_of(record: Mapping[str, Any]) -> dict[str, Any]:
+def params_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """The params of one Parquet record (null values left out: keys the row's trial did not have)."""
     return {k[len(PARAM_PREFIX) :]: v for k, v in record.items() if k.startswith(PARAM_PREFIX) and v is not None}
 
 
 def trial_from_record(record: Mapping[str, Any]) -> TrialRow:
     """A :class:`TrialRow` from one trials.parquet row."""
-    return TrialRow(params=_params_of(record), **{name: record[name] for name in TRIAL_FIELDS})
+    return TrialRow(params=params_of(record), **{name: record[name] for name in TRIAL_FIELDS})
 
 
 def epoch_from_record(record: Mapping[str, Any]) -> EpochRow:
     """An :class:`EpochRow` from one epochs.parquet row."""
-    return EpochRow(params=_params_of(record), **{name: record[name] for name in EPOCH_FIELDS})
+    return EpochRow(params=params_of(record), **{name: record[name] for name in EPOCH_FIELDS})
 
 
 _FILES = {TRIALS_FILE: (TRIAL_FIELDS, "status"), EPOCHS_FILE: (EPOCH_FIELDS, "kind")}  # columns, params after
 
 
-def _table(file: str, rows: Sequence[TrialRow] | Sequence[EpochRow], study: str, searched: Iterable[str]) -> pa.Table:
+def table_of(file: str, rows: Sequence[TrialRow] | Sequence[EpochRow], study: str, searched: Iterable[str]) -> pa.Table:
     """A results file's table: its row class's columns with, after ``status`` (trials) or ``kind`` (epochs),
     one typed ``param.<key>`` column per trial-config key and per other key a row has, sorted by key."""
     fields, after = _FILES[file]
@@ -218,7 +222,7 @@ class ResultsStore:
         self.run_dir, self.study = Path(run_dir), study
         self.searched = frozenset(searched)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._epochs = _table(EPOCHS_FILE, [], study, ())
+        self._epochs = table_of(EPOCHS_FILE, [], study, ())
         self._new_epochs: list[EpochRow] = []
         self._epoch_keys: set[tuple[str, int, str]] = set()
         self._last_epoch: dict[str, EpochRow] = {}
@@ -290,13 +294,13 @@ class ResultsStore:
     def flush(self) -> None:
         """Rewrite both files atomically with everything recorded so far."""
         if self._new_epochs:
-            new = _table(EPOCHS_FILE, self._new_epochs, self.study, ())
+            new = table_of(EPOCHS_FILE, self._new_epochs, self.study, ())
             both = pa.concat_tables([self._epochs, new], promote_options="default")  # a new key: nulls before
             self._epochs = both.select([*EPOCH_FIELDS, *sorted(set(both.column_names) - set(EPOCH_FIELDS))])
             self._new_epochs = []
         tables = {
             EPOCHS_FILE: self._epochs.replace_schema_metadata(_metadata(self.study, self.searched)),
-            TRIALS_FILE: _table(TRIALS_FILE, self.trials(), self.study, self.searched),
+            TRIALS_FILE: table_of(TRIALS_FILE, self.trials(), self.study, self.searched),
         }
         for file, table in tables.items():
             with atomic_write(self.run_dir / file) as f:

@@ -27,15 +27,13 @@ from optuna.trial import TrialState
 from ray import tune
 
 from model.errors import PoseDiffError
-from study.results.layout import RAY_DIR
+from study.results.layout import RAY_DIR, SPEC_FILE
 from study.results.storage import redact_url
 from study.spec.study_spec import StudySpec
 from study.tune.bridge import OptunaPruningScheduler, OptunaSearcher
 from study.tune.callbacks import ResultsCallback, View
 from study.tune.optuna_link import OptunaLink
 from study.tune.trainable import make_trainable
-
-SPEC_FILE = "spec.resolved.yaml"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from study.tune.runner import SPEC_FILE
+from study.results.layout import SPEC_FILE
 
 SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
-from model.config import field_types
+from model.config import TrialConfig, field_types
 from model.errors import PoseDiffError
 from study.results.tables import (
     EPOCHS_FILE,
@@ -182,20 +183,52 @@ def test_parquet_of_another_schema_is_refused(tmp_path):
         read_epochs(tmp_path)
 
 
-def test_a_file_of_the_previous_schema_is_one_clear_error(store, tmp_path):
-    # Schema 1 rows held only the sampled params (the fixed ones lived in spec.resolved.yaml).
-    old = read_trials(tmp_path).drop_columns(["param.network.width"])
-    pq.write_table(
-        old.replace_schema_metadata({b"posediff.schema_version": b"1", b"posediff.study": b"demo"}),
-        tmp_path / TRIALS_FILE,
-    )
+def write_v1(run_dir: Path, searched: list[str]) -> None:
+    """Turn the store's files into what version 1 wrote: params only for the searched keys, none on epochs."""
+    meta = {b"posediff.schema_version": b"1", b"posediff.study": b"demo"}
+    for file in (TRIALS_FILE, EPOCHS_FILE):
+        table = pq.read_table(run_dir / file)
+        keep = [
+            c for c in table.column_names if not c.startswith("param.") or (file == TRIALS_FILE and c[6:] in searched)
+        ]
+        pq.write_table(table.select(keep).replace_schema_metadata(meta), run_dir / file)
+
+
+def test_a_study_of_schema_1_is_read_complete_and_resumed_as_schema_2(store, tmp_path):
+    # Schema 1 rows held only the sampled params; the fixed ones lived in spec.resolved.yaml.
+    searched = ["diffusion.schedule", "sampler.name"]
+    write_v1(tmp_path, searched)
+    spec = {
+        "name": "demo",
+        "budget": {"max_epochs": 3},
+        "fixed": {"network.width": 64},
+        "space": dict.fromkeys(searched),
+    }
+    (tmp_path / "spec.resolved.yaml").write_text(yaml.safe_dump(spec))
+    for table in (read_trials(tmp_path), read_epochs(tmp_path)):
+        row = table.to_pylist()[0]
+        assert (row["param.diffusion.schedule"], row["param.sampler.name"]) == ("cosine", "edm")  # the trial's own
+        assert (row["param.network.width"], row["param.train.epochs"]) == (64, 3)  # fixed, from the spec
+        assert row["param.train.lr"] == TrialConfig().train.lr  # a default
+        assert searched_keys(table) == tuple(searched)
+    resumed = ResultsStore(tmp_path, "demo")
+    resumed.record_epoch(epoch("t0", 4))
+    resumed.flush()
+    meta = pq.read_schema(tmp_path / TRIALS_FILE).metadata
+    assert meta[b"posediff.schema_version"] == str(SCHEMA_VERSION).encode()
+    assert read_epochs(tmp_path).num_rows == 4
+
+
+def test_a_file_of_an_unknown_schema_or_missing_columns_is_one_clear_error(store, tmp_path):
+    table = read_trials(tmp_path)
+    pq.write_table(table.replace_schema_metadata({b"posediff.schema_version": b"7"}), tmp_path / TRIALS_FILE)
     with pytest.raises(PoseDiffError) as err:
         ResultsStore(tmp_path, "demo")
     assert str(err.value) == (
         f"{tmp_path / TRIALS_FILE}: expected a posediff-study Parquet file (schema version "
-        f"{SCHEMA_VERSION}), found schema version 1"
+        f"{SCHEMA_VERSION}), found schema version 7"
     )
-    pq.write_table(old, tmp_path / TRIALS_FILE)  # this schema's version, a config column missing
+    pq.write_table(table.drop_columns(["param.network.width"]), tmp_path / TRIALS_FILE)
     with pytest.raises(PoseDiffError, match="found missing or mistyped columns param.network.width$"):
         read_trials(tmp_path)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from model.errors import PoseDiffError
+from study.results.layout import SPEC_FILE
 from study.results.tables import read_epochs, read_trials
 from study.tune.gate import GATE_ENV, EpochGate
 from study.tune.optuna_link import FAIL_REASON_ATTR, LOST_REASON, NEVER_RUN_REASON
-from study.tune.runner import SPEC_FILE
 
 pytestmark = pytest.mark.slow
 EVENT = re.compile(r"^trial \d+ \((?P<id>\w+)\) (?P<what>started|complete|pruned|failed)")
