@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from model.config import field_types
@@ -277,6 +278,15 @@ class ResultsStore:
         if row.status not in STATUSES:
             raise ValueError(f"TrialRow.status must be one of {STATUSES}, got {row.status!r}")
         self._trials[(row.trial_id, row.kind)] = row
+        self._dirty = True
+
+    def forget_trial(self, trial_id: str) -> None:
+        """Drop a training trial's rows: a Tune trial whose Optuna trial another Tune trial took over."""
+        self._trials.pop((trial_id, "train"), None)
+        self._epochs = self._epochs.filter(pc.not_equal(self._epochs["trial_id"], trial_id))
+        self._new_epochs = [r for r in self._new_epochs if r.trial_id != trial_id]
+        self._epoch_keys = {k for k in self._epoch_keys if k[0] != trial_id}
+        self._last_epoch.pop(trial_id, None)
         self._dirty = True
 
     def trial(self, trial_id: str, kind: str = "train") -> TrialRow | None:

@@ -144,6 +144,7 @@ class ResultsCallback(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A trial got its actor: a 'running' row (kept as is when resumed)."""
+        self._forget_adopted()
         self.store.record_trial(self._trial_row(trial, None))
         self.store.flush_if_due()
         self._show(self._event(trial, "started"))
@@ -183,7 +184,14 @@ class ResultsCallback(tune.Callback):
         self.store.flush_if_due()
         self._show()
 
+    def _forget_adopted(self) -> None:
+        """Rows of a killed driver's Tune trials whose Optuna trial a new Tune trial took over go: one row per Optuna trial."""
+        for tune_id in sorted(self.link.adopted):
+            self.store.forget_trial(tune_id)
+        self.link.adopted.clear()
+
     def _sync_changed(self, by_id: dict[str, Any]) -> None:
+        self._forget_adopted()
         for tune_id in sorted(self.link.changed):
             prev = self.store.trial(tune_id)
             if tune_id in by_id:

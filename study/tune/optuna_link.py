@@ -76,6 +76,7 @@ class OptunaLink:
         self._last_step: dict[str, int] = {}
         self.known: set[str] = set()  # Tune trials this driver has seen added (restored or new)
         self.changed: set[str] = set()  # tune ids whose Optuna state changed (drained by the results callback)
+        self.adopted: set[str] = set()  # orphans' tune ids whose Optuna trial a new Tune trial took over (drained too)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle (Tune's tuner.pkl) only the recipe, the storage URL without its password."""
@@ -120,6 +121,8 @@ class OptunaLink:
         self.open()
         self.known.add(tune_id)  # Tune trials this driver asked for are never orphans
         reusable = [t for t in self.orphans(self.known) if self._last_step[t] == 0]
+        if reusable:
+            self.adopted.add(reusable[0])
         trial = self._adopt(reusable[0]) if reusable else self.study.ask()
         trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # first: a kill from here on leaves a tagged orphan
         params = self.spec.suggest(trial)

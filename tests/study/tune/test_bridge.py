@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from study.results.tables import EpochRow, ResultsStore, TrialRow
 from study.spec.study_spec import load_spec
-from study.tune.optuna_link import OptunaLink, open_study
+from study.tune.optuna_link import TUNE_ID_ATTR, OptunaLink, open_study
 from study.tune.runner import RunOptions, prepare_run_dir, run_dir_of, run_study
 
 pytestmark = pytest.mark.slow
@@ -76,6 +77,25 @@ def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, t
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL"]
     assert "never run" in trials[1].user_attrs["fail_reason"]
     assert {(r["trial_number"], r["status"], r["epochs_run"]) for r in rows} == {(0, "complete", 1), (1, "failed", 0)}
+
+
+def test_a_reused_orphan_leaves_one_row_per_optuna_trial(local_ray, tiny_spec, study_check, tmp_path: Path):
+    # A driver killed after Tune started trial "deadbeef" (tagged in Optuna, a 'running' row and an
+    # epoch row flushed) but before Tune saved it: the next driver's trial takes that Optuna trial
+    # over, and the dead Tune trial's rows go (found by repeating test_resume: 7 rows, 6 trials).
+    spec = load_spec(tiny_spec(name="adopt", budget={"num_trials": 1, "max_epochs": 1}, pruner={"name": "none"}))
+    options = RunOptions(out=tmp_path / "run", resume=True)
+    prepare_run_dir(spec, dataclasses.replace(options, resume=False))
+    orphan = open_study(spec, run_dir_of(spec, options)).ask()
+    orphan.set_user_attr(TUNE_ID_ATTR, "deadbeef")
+    store = ResultsStore(run_dir_of(spec, options), spec.name)
+    store.record_trial(TrialRow(spec.name, "deadbeef", orphan.number, "running", {}, 0, None, None, None, None))
+    store.record_epoch(EpochRow(spec.name, "deadbeef", orphan.number, 1, 0.5, 90.0, 70.0, 1e-3, 1.0, 100.0, 4))
+    store.flush()
+    outcome = run_study(spec, options)
+    trials, rows, epochs = study_check(outcome.run_dir, spec.name)  # one row per Optuna trial, epochs once
+    assert outcome.finished and [t.number for t in trials] == [orphan.number]
+    assert "deadbeef" not in {r["trial_id"] for r in rows} | {e["trial_id"] for e in epochs}
 
 
 def test_bruteforce_grid_finishing_does_not_crash_the_driver(tiny_spec, tmp_path: Path):
