@@ -57,10 +57,13 @@ def read_yaml(path: Path, kind: str = "study-spec") -> Any:
         raise PoseDiffError(where, "UTF-8 text (YAML)", f"binary data (byte {exc.start})") from None
     if "\x00" in text:
         raise PoseDiffError(where, "UTF-8 text (YAML)", "binary data (NUL byte)")
+    loader = _SpecLoader(text)  # a SafeLoader: no Python tags
     try:
-        content = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 (a SafeLoader subclass)
+        content = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise PoseDiffError(where, "valid YAML (safe subset, no Python tags)", _describe(exc)) from None
+    finally:
+        loader.dispose()
     if content is None:
         raise PoseDiffError(where, f"a YAML mapping ({kind})", "an empty file")
     return content
