@@ -125,6 +125,17 @@ class TrialConfig:
 
 
 SECTIONS: dict[str, type] = typing.get_type_hints(TrialConfig)
+Stage = Literal["train", "sample"]
+# Which study stage a key belongs to (docs/study.md §3): "train" keys change the trained network (a new value
+# costs a training run), "sample" keys only change how a trained network is sampled (one pass over a split).
+SECTION_STAGES: dict[str, Stage] = {
+    "data": "train",
+    "prior": "train",
+    "diffusion": "train",
+    "network": "train",
+    "train": "train",
+    "sampler": "sample",
+}
 
 
 def field_types() -> dict[str, Any]:
@@ -134,6 +145,14 @@ def field_types() -> dict[str, Any]:
         for section, cls in SECTIONS.items()
         for name, hint in typing.get_type_hints(cls).items()
     }
+
+
+def key_stage(key: str) -> Stage:
+    """'sample' for a key that only changes sampling (``sampler.*``), 'train' for one that changes the network."""
+    section = key.partition(".")[0]
+    if section not in SECTION_STAGES:
+        raise PoseDiffError(key, "a trial-config key of section " + ", ".join(SECTION_STAGES), repr(key))
+    return SECTION_STAGES[section]
 
 
 def allowed_values(key: str) -> tuple[Any, ...] | None:

@@ -8,8 +8,9 @@ ground truth and are reported separately; they are never a study's objective.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -38,6 +39,8 @@ class EvalResult:
     nfe: int  # network evaluations per hypothesis
     num_hypotheses: int
     num_frames: int
+    # [F] float32, MPJPE of each frame in split order (paired comparisons); derived, so not compared
+    frame_mpjpe_mm: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.zeros(0, np.float32))
 
 
 def lifter_nfe(lifter: DiffusionLifter, sampler: SamplerConfig) -> int:
@@ -104,7 +107,8 @@ def evaluate(
     finally:
         lifter.train(was_training)
     pred, target = torch.cat(poses).cpu(), split.poses_3d.cpu()
-    tables = [_table(fn(pred, target), split) for fn in (mpjpe, p_mpjpe, n_mpjpe)]
+    frame_errors_m = [fn(pred, target) for fn in (mpjpe, p_mpjpe, n_mpjpe)]
+    tables = [_table(errors, split) for errors in frame_errors_m]
     oracles = [_table(torch.cat(errs).cpu(), split) for errs in (oracle_pose, oracle_joint)]
     return EvalResult(
         mpjpe_mm=tables[0].overall_mm,
@@ -118,6 +122,7 @@ def evaluate(
         nfe=lifter_nfe(lifter, sampler),
         num_hypotheses=int(num_hyps),
         num_frames=len(split),
+        frame_mpjpe_mm=(torch.as_tensor(frame_errors_m[0]).double().numpy() * MM).astype(np.float32),
     )
 
 

@@ -50,7 +50,7 @@ def _summary(outcome: StudyOutcome, options: RunOptions, space: Path) -> None:
 
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(outcome.counts.items()))
     console.print(f"Optuna trials: {counts}", markup=False)
-    console.print(f"results: {outcome.run_dir} (trials.parquet, epochs.parquet, spec.resolved.yaml)", markup=False)
+    console.print(f"results: {outcome.run_dir} (trials, epochs and samples .parquet, spec.resolved.yaml)", markup=False)
     console.print(f"Ray experiment: {outcome.experiment_path}", markup=False)
     storage = redact_url(options.storage_url) if options.storage_url else str(outcome.run_dir / JOURNAL_NAME)
     console.print(f"dashboard: optuna-dashboard {storage}", markup=False)

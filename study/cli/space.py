@@ -1,4 +1,4 @@
-"""`posediff-study check-space FILE`: validate a study spec and print its resolved search space."""
+"""`posediff-study check-space FILE`: validate a study spec and print its two stages' search spaces."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def check_space(
         return
     console = Console()
     console.print(settings_table(spec))
-    console.print(space_table(spec.params))
+    console.print(space_table(spec.training_params, "Stage 1: training keys (each value trains a network)"))
+    console.print(space_table(spec.sampling_params, "Stage 2: sampling keys (searched on each trained network)"))
     console.print(_two_columns(f"Fixed values ({len(spec.fixed)})", ("key", "value"), spec.fixed))
 
 
@@ -46,13 +47,15 @@ def settings_table(spec: StudySpec) -> Table:
         "budget": _kwargs(resolved["budget"]),
         "resources": _kwargs(resolved["resources"]),
         "regress reference": "yes" if spec.include_regress_reference else "no",
+        "stage 2": _kwargs({k: v for k, v in resolved["sampling"].items() if k != "sampler"}),
+        "stage 2 sampler": _call(resolved["sampling"]["sampler"]),
     }
     return _two_columns(f"Study {spec.name}", ("setting", "value"), rows)
 
 
-def space_table(params: tuple[ParamSpec, ...]) -> Table:
-    """One row per parameter: key, type, range or choices, log/step, condition."""
-    table = Table(title=f"Search space ({len(params)} parameters)")
+def space_table(params: tuple[ParamSpec, ...], title: str = "Search space") -> Table:
+    """One row per parameter (in the order they are sampled): key, type, range or choices, log/step, condition."""
+    table = Table(title=f"{title} ({len(params)} parameters)")
     table.add_column("key", no_wrap=True)
     for column in ("type", "range / choices", "log / step", "condition"):
         table.add_column(column, overflow="fold")

@@ -229,7 +229,8 @@ def sweep_command(run: Path, top: int, space: Path | None, address: str | None, 
 
 def result_dict(result: EvalResult, cfg: TrialConfig, split: str) -> dict[str, Any]:
     """JSON-ready summary: overall errors, oracles, per-action tables, the sampler used."""
-    return {"split": split, "sampler": dataclasses.asdict(cfg.sampler), **dataclasses.asdict(result)}
+    figures = {k: v for k, v in dataclasses.asdict(result).items() if k != "frame_mpjpe_mm"}  # per frame: not a summary
+    return {"split": split, "sampler": dataclasses.asdict(cfg.sampler), **figures}
 
 
 def result_table(result: EvalResult, split: str) -> Table:

@@ -19,10 +19,17 @@ from study.report.details import best_trials_table, marginal_table, sweep_table
 from study.report.importance import importance_table
 from study.report.plots import write_plots
 from study.report.render import Block, Heading, Image, Paragraph, print_blocks, to_html, to_markdown, write_csvs
+from study.report.stage2 import front_table, paired_table, schedule_table, search_table
 from study.report.tables import Record, comparison_table, group_cells, matrix_table, regress_gap_line, test_table
+from study.results.samples import SAMPLES_FILE, SampleRow, read_samples, sample_from_record
 from study.results.tables import EPOCH_FIELDS, TRIALS_FILE, read_epochs, read_trials, searched_keys
 
 RUNS_ROOT = Path("runs")
+STAGE2_NOTE = (
+    "Stage 1 compares networks, each validated with the reference sampler (the table above); stage 2 "
+    "searches sampler settings on each complete network from its checkpoint, without retraining. "
+    "Settings are chosen on validation; the chosen ones are evaluated once on test."
+)
 SELECTION_NOTE = (
     "Selection is on validation: a trial's score is its best epoch's MPJPE on the fixed validation "
     "subset, and every best / median below uses complete trials only. Test-split figures are "
@@ -39,6 +46,8 @@ class Studies:
     trials: tuple[Record, ...]
     epochs: tuple[Record, ...]
     searched: frozenset[str]
+    samples: tuple[SampleRow, ...] = ()  # stage 2 (samples.parquet), where a study has one
+    sampling_keys: frozenset[str] = frozenset()
 
 
 def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
@@ -51,8 +60,12 @@ def default_run_dirs(root: Path = RUNS_ROOT) -> list[Path]:
 
 def load_studies(run_dirs: Sequence[Path]) -> Studies:
     """Read and check every run folder's Parquet (nothing else); an empty trials table is an error."""
-    runs, trials, epochs, searched = [], [], [], set()
+    runs, trials, epochs, searched, samples, sampling_keys = [], [], [], set(), [], set()
     for run_dir in run_dirs:
+        if (Path(run_dir) / SAMPLES_FILE).exists():
+            table = read_samples(run_dir)
+            samples += [sample_from_record(r) for r in table.to_pylist()]
+            sampling_keys |= set(searched_keys(table))
         table = read_trials(run_dir)
         if table.num_rows == 0:
             raise PoseDiffError(str(Path(run_dir) / TRIALS_FILE), "at least one trial row", "an empty table")
@@ -60,7 +73,9 @@ def load_studies(run_dirs: Sequence[Path]) -> Studies:
         trials += table.to_pylist()
         epochs += read_epochs(run_dir).select(list(EPOCH_FIELDS)).to_pylist()  # configs: in the trial rows
         searched |= set(searched_keys(table))
-    return Studies(tuple(runs), tuple(trials), tuple(epochs), frozenset(searched))
+    return Studies(
+        tuple(runs), tuple(trials), tuple(epochs), frozenset(searched), tuple(samples), frozenset(sampling_keys)
+    )
 
 
 def _summary(data: Studies) -> str:
@@ -102,6 +117,7 @@ def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: s
         matrix_table(cells, regress),
         comparison_table(cells, regress),
         Paragraph(regress_gap_line(cells, regress)),
+        *_stage2_blocks(data),
         Heading("Marginal effects"),
     ]
     marginals = marginal_table(data.trials)
@@ -124,6 +140,23 @@ def build_blocks(data: Studies, plots: Sequence[tuple[str, str]], storage_url: s
         blocks += [Heading("Test-time sampler sweep"), sweep]
     blocks += [Heading("Plots"), *(Image(file, caption) for file, caption in plots)]
     return blocks
+
+
+def _stage2_blocks(data: Studies) -> list[Block]:
+    """Stage 2: the best setting per network and sampler, samplers paired on the same networks, schedules
+    across networks, the Pareto front; nothing when no study has a samples.parquet."""
+    if not data.samples:
+        return []
+    paired, verdicts = paired_table(data.samples)
+    return [
+        Heading("Stage 2: sampler settings on trained networks"),
+        Paragraph(STAGE2_NOTE),
+        search_table(data.samples),
+        paired,
+        *(Paragraph(line) for line in verdicts),
+        schedule_table(data.samples),
+        front_table(data.samples),
+    ]
 
 
 def write_report(

@@ -110,7 +110,7 @@ TRIAL_FIELDS = _row_fields(TrialRow)
 _PARAM_TYPES = {key: arrow_type(hint) for key, hint in field_types().items()}  # a column each, in both files
 
 
-def _metadata(study: str, searched: Sequence[str]) -> dict[bytes, bytes]:
+def metadata(study: str, searched: Sequence[str]) -> dict[bytes, bytes]:
     return {
         _META_VERSION: str(SCHEMA_VERSION).encode(),
         _META_STUDY: study.encode(),
@@ -122,7 +122,7 @@ def _bad_file(path: Path, found: str) -> PoseDiffError:
     return PoseDiffError(str(path), f"a posediff-study Parquet file (schema version {SCHEMA_VERSION})", found)
 
 
-def _read(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
+def read_checked(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
     """Read and check one results file: it exists, is Parquet, has our schema version and columns."""
     if not path.is_file():
         raise _bad_file(path, "no such file")
@@ -151,12 +151,12 @@ def _read(path: Path, required: Mapping[str, pa.DataType]) -> pa.Table:
 
 def read_trials(run_dir: Path | str) -> pa.Table:
     """trials.parquet of a run folder, checked; PoseDiffError if missing, corrupt or of another schema."""
-    return _read(Path(run_dir) / TRIALS_FILE, TRIAL_FIELDS)
+    return read_checked(Path(run_dir) / TRIALS_FILE, TRIAL_FIELDS)
 
 
 def read_epochs(run_dir: Path | str) -> pa.Table:
     """epochs.parquet of a run folder, checked; PoseDiffError if missing, corrupt or of another schema."""
-    return _read(Path(run_dir) / EPOCHS_FILE, EPOCH_FIELDS)
+    return read_checked(Path(run_dir) / EPOCHS_FILE, EPOCH_FIELDS)
 
 
 def file_study(table: pa.Table) -> str:
@@ -191,6 +191,13 @@ def table_of(file: str, rows: Sequence[TrialRow] | Sequence[EpochRow], study: st
     """A results file's table: its row class's columns with, after ``status`` (trials) or ``kind`` (epochs),
     one typed ``param.<key>`` column per trial-config key and per other key a row has, sorted by key."""
     fields, after = _FILES[file]
+    return rows_table(file, rows, fields, after, metadata(study, searched))
+
+
+def rows_table(
+    file: str, rows: Sequence[Any], fields: Mapping[str, pa.DataType], after: str, metadata: dict[bytes, bytes]
+) -> pa.Table:
+    """Rows of a dataclass with ``params`` -> a table: ``fields``, and after column ``after`` the params."""
     keys = sorted(set(_PARAM_TYPES) | {key for row in rows for key in row.params})
     columns: dict[str, pa.Array] = {}
     for name, typ in fields.items():
@@ -198,7 +205,7 @@ def table_of(file: str, rows: Sequence[TrialRow] | Sequence[EpochRow], study: st
         if name == after:
             for key in keys:
                 columns[PARAM_PREFIX + key] = _param_array(file, key, [r.params.get(key) for r in rows])
-    return pa.table(columns).replace_schema_metadata(_metadata(study, searched))
+    return pa.table(columns).replace_schema_metadata(metadata)
 
 
 def _param_array(file: str, key: str, values: list[Any]) -> pa.Array:
@@ -309,7 +316,7 @@ class ResultsStore:
             self._epochs = both.select([*EPOCH_FIELDS, *sorted(set(both.column_names) - set(EPOCH_FIELDS))])
             self._new_epochs = []
         tables = {
-            EPOCHS_FILE: self._epochs.replace_schema_metadata(_metadata(self.study, self.searched)),
+            EPOCHS_FILE: self._epochs.replace_schema_metadata(metadata(self.study, self.searched)),
             TRIALS_FILE: table_of(TRIALS_FILE, self.trials(), self.study, self.searched),
         }
         for file, table in tables.items():

@@ -8,6 +8,7 @@ Optuna sees it as one categorical over the labels ``"linear+ddpm"``, ``"cosine+e
 
 from __future__ import annotations
 
+import dataclasses
 import types
 import typing
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 import optuna
 
-from model.config import field_types
+from model.config import field_types, key_stage
 from model.errors import PoseDiffError
 from study.spec.checks import (
     check_known_keys,
@@ -126,7 +127,11 @@ def suggest_params(
 
 
 def parse_space(raw: Any, fixed: Mapping[str, Any], path: str) -> tuple[ParamSpec, ...]:
-    """Validate the ``space`` section (a mapping of key -> parameter) against the trial config."""
+    """Validate the ``space`` section (a mapping of key -> parameter) against the trial config.
+
+    Parameters come back ordered by their conditions (a parameter after every parameter its ``when``
+    names), not by the file: YAML mappings have no order, and tools re-serialise them sorted.
+    """
     if not expect_mapping(raw, f"{path}: space"):
         raise PoseDiffError(f"{path}: space", "at least one parameter", "an empty mapping")
     params: list[ParamSpec] = []
@@ -135,6 +140,7 @@ def parse_space(raw: Any, fixed: Mapping[str, Any], path: str) -> tuple[ParamSpe
         keys = name.split(JOINT)
         for key in keys:
             _check_new_key(key, where, fixed, params)
+        _check_one_stage(keys, where)
         entry = expect_mapping(entry, where)
         kind = entry.get("type", _MISSING)
         if kind not in KINDS:
@@ -147,9 +153,41 @@ def parse_space(raw: Any, fixed: Mapping[str, Any], path: str) -> tuple[ParamSpe
             fields = {"choices": _parse_choices(keys, entry.get("choices", _MISSING), f"{where}.choices")}
         else:
             fields = _parse_range(keys, kind, entry, where)
-        when = _parse_when(entry.get("when", {}), f"{where}.when", fixed, params)
-        params.append(ParamSpec(key=name, kind=kind, when=when, **fields))
-    return tuple(params)
+        params.append(ParamSpec(key=name, kind=kind, **fields))
+    conditioned = [
+        dataclasses.replace(
+            p, when=_parse_when(p, raw[p.key].get("when", {}), f"{path}: space.{p.key}.when", fixed, params)
+        )
+        for p in params
+    ]
+    return _by_conditions(conditioned, path)
+
+
+def _check_one_stage(keys: list[str], where: str) -> None:
+    """A joint parameter's keys all train the network or all only sample it (the stages search apart)."""
+    stages = {key_stage(key) for key in keys}
+    if len(stages) > 1:
+        raise PoseDiffError(where, "keys of one stage (all training keys, or all sampler.* keys)", "both stages")
+
+
+def _by_conditions(params: list[ParamSpec], path: str) -> tuple[ParamSpec, ...]:
+    """``params`` ordered so that each comes after the parameters its conditions name (file order otherwise)."""
+    ordered: list[ParamSpec] = []
+    remaining = list(params)
+    while remaining:
+        placed = {key for p in ordered for key in p.keys}
+        ready = next((p for p in remaining if all(_source_placed(key, params, placed) for key, _ in p.when)), None)
+        if ready is None:
+            names = ", ".join(p.key for p in remaining)
+            raise PoseDiffError(f"{path}: space", "conditions (when) without a cycle", f"a cycle among {names}")
+        ordered.append(ready)
+        remaining.remove(ready)
+    return tuple(ordered)
+
+
+def _source_placed(key: str, params: list[ParamSpec], placed: set[str]) -> bool:
+    """A condition's key is fixed (no parameter sets it) or set by an already placed parameter."""
+    return key in placed or not any(key in p.keys for p in params)
 
 
 def _check_new_key(key: str, where: str, fixed: Mapping[str, Any], params: list[ParamSpec]) -> None:
@@ -219,14 +257,17 @@ def _scalar_choice(key: str, value: Any, where: str) -> Any:
 
 
 def _parse_when(
-    raw: Any, where: str, fixed: Mapping[str, Any], params: list[ParamSpec]
+    param: ParamSpec, raw: Any, where: str, fixed: Mapping[str, Any], params: list[ParamSpec]
 ) -> tuple[tuple[str, tuple], ...]:
+    """``param``'s conditions: each names a key of space or a fixed key, and values that key can take."""
     conditions = []
     for key, allowed in expect_mapping(raw, where).items():
         at = f"{where}.{key}"
         source = next((p for p in params if key in p.keys), None)
         if source is None and key not in fixed:
-            raise PoseDiffError(at, "a parameter defined earlier in space, or a fixed key", f"unknown {key!r}")
+            raise PoseDiffError(at, "a parameter of space, or a fixed key", f"unknown {key!r}")
+        if key_stage(param.keys[0]) == "train" and key_stage(key) == "sample":
+            raise PoseDiffError(at, "a training key (training keys are searched before any sampler.* key)", found(key))
         values = allowed if isinstance(allowed, list) else [allowed]
         if not values:
             raise PoseDiffError(at, "a value or a non-empty list of values", "[]")

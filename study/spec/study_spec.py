@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import optuna
 
-from model.config import TrialConfig, field_types, flatten, to_flat_dict, trial_config
+from model.config import TrialConfig, field_types, flatten, key_stage, to_flat_dict, trial_config
 from model.errors import PoseDiffError
 from study.spec.checks import (
     check_known_keys,
@@ -31,11 +31,24 @@ from study.spec.checks import (
     found,
 )
 from study.spec.optuna_factories import make_pruner, make_sampler, parse_pruner, parse_sampler
+from study.spec.sampling_spec import SamplingSpec, parse_sampling
 from study.spec.space import JOINT, ParamSpec, parse_space, suggest_params
 from study.spec.yaml_file import read_yaml
 
 METRICS = ("val_mpjpe_mm", "val_p_mpjpe_mm", "train_loss")
-TOP_LEVEL = ("name", "objective", "budget", "resources", "data", "sampler", "pruner", "fixed", "reference", "space")
+TOP_LEVEL = (
+    "name",
+    "objective",
+    "budget",
+    "resources",
+    "data",
+    "sampler",
+    "pruner",
+    "fixed",
+    "reference",
+    "space",
+    "sampling",
+)
 BUDGET_DEFAULTS = {
     "num_trials": 20,
     "max_epochs": 30,
@@ -65,12 +78,27 @@ class StudySpec:
     sampler: tuple[str, dict]
     pruner: tuple[str, dict]
     fixed: dict[str, Any]  # dotted keys -> canonical values
-    params: tuple[ParamSpec, ...]
+    params: tuple[ParamSpec, ...]  # both stages, ordered by their conditions
     include_regress_reference: bool  # add one `diffusion.prediction: regress` trial
+    sampling: SamplingSpec = SamplingSpec()
+
+    @property
+    def training_params(self) -> tuple[ParamSpec, ...]:
+        """Stage 1's parameters: keys that change the trained network."""
+        return tuple(p for p in self.params if key_stage(p.keys[0]) == "train")
+
+    @property
+    def sampling_params(self) -> tuple[ParamSpec, ...]:
+        """Stage 2's parameters: ``sampler.*`` keys, searched on each trained network."""
+        return tuple(p for p in self.params if key_stage(p.keys[0]) == "sample")
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
-        """Sample this trial's parameters: dotted keys -> values; conditional ones only when they hold."""
-        return suggest_params(self.params, trial, self.fixed)
+        """Sample a stage-1 trial's parameters: dotted keys -> values; conditional ones only when they hold."""
+        return suggest_params(self.training_params, trial, self.fixed)
+
+    def suggest_sampling(self, trial: optuna.trial.BaseTrial, network: Mapping[str, Any]) -> dict[str, Any]:
+        """Sample a stage-2 setting for a network whose complete config is ``network`` (dotted keys)."""
+        return suggest_params(self.sampling_params, trial, network)
 
     def expand(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Optuna's ``trial.params`` -> dotted trial-config keys (a joint ``a+b`` label becomes a and b)."""
@@ -81,8 +109,8 @@ class StudySpec:
         return out
 
     def trial_config(self, params: Mapping[str, Any]) -> TrialConfig:
-        """Fixed values + sampled ``params`` (+ ``train.epochs = max_epochs``), validated."""
-        values = {**self.fixed, **self.expand(params), "train.epochs": self.max_epochs}
+        """Fixed values, the reference sampler, sampled ``params`` (+ ``train.epochs = max_epochs``), validated."""
+        values = {**self.fixed, **self.sampling.reference, **self.expand(params), "train.epochs": self.max_epochs}
         return trial_config(values, where=str(self.source))
 
     def row_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -94,8 +122,13 @@ class StudySpec:
 
     @property
     def searched_keys(self) -> tuple[str, ...]:
-        """The params' keys as results columns: each parameter's key and, for a joint ``a+b``, a and b."""
-        return tuple(dict.fromkeys(key for p in self.params for key in (p.key, *p.keys)))
+        """Stage 1's searched keys as results columns: each parameter's key and, for a joint ``a+b``, a and b."""
+        return tuple(dict.fromkeys(key for p in self.training_params for key in (p.key, *p.keys)))
+
+    @property
+    def sampling_keys(self) -> tuple[str, ...]:
+        """Stage 2's searched keys (``sampler.*``), as :attr:`searched_keys`."""
+        return tuple(dict.fromkeys(key for p in self.sampling_params for key in (p.key, *p.keys)))
 
     @property
     def num_total_trials(self) -> int:
@@ -122,6 +155,7 @@ class StudySpec:
             "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in self.fixed.items()},
             "reference": self.include_regress_reference,
             "space": {p.key: p.resolved() for p in self.params},
+            "sampling": self.sampling.resolved(),
         }
 
     def corner_configs(self) -> tuple[TrialConfig, TrialConfig]:
@@ -152,6 +186,8 @@ def load_spec(path: str | Path) -> StudySpec:
     resources = _section(raw.get("resources"), RESOURCE_DEFAULTS, where, "resources")
     _check_resources(resources, where)
     fixed = _fixed(raw.get("fixed"), raw.get("data"), where)
+    params = parse_space(raw["space"], fixed, where)
+    searches_sampler = any(key_stage(p.keys[0]) == "sample" for p in params)
     spec = StudySpec(
         name=name,
         source=source,
@@ -163,8 +199,9 @@ def load_spec(path: str | Path) -> StudySpec:
         sampler=parse_sampler(raw.get("sampler"), where),
         pruner=parse_pruner(raw.get("pruner"), where, budget["max_epochs"]),
         fixed=fixed,
-        params=parse_space(raw["space"], fixed, where),
+        params=params,
         include_regress_reference=expect_bool(raw.get("reference", False), f"{where}: reference"),
+        sampling=parse_sampling(raw.get("sampling"), where, fixed, searches_sampler, budget["max_concurrent_trials"]),
     )
     _check_enumerable(spec, where)
     spec.corner_configs()
@@ -172,12 +209,17 @@ def load_spec(path: str | Path) -> StudySpec:
 
 
 def _check_enumerable(spec: StudySpec, where: str) -> None:
-    """The bruteforce sampler enumerates every value: float parameters need a step."""
-    for p in spec.params:
-        if spec.sampler[0] == "bruteforce" and p.kind == "float" and p.step is None:
-            raise PoseDiffError(
-                f"{where}: space.{p.key}.step", "a step (sampler bruteforce enumerates values)", "nothing"
-            )
+    """A bruteforce sampler enumerates every value of its stage's parameters: float parameters need a step."""
+    stages = (
+        (spec.sampler[0], spec.training_params, "sampler"),
+        (spec.sampling.sampler[0], spec.sampling_params, "sampling.sampler"),
+    )
+    for name, params, section in stages:
+        for p in params:
+            if name == "bruteforce" and p.kind == "float" and p.step is None:
+                raise PoseDiffError(
+                    f"{where}: space.{p.key}.step", f"a step ({section} bruteforce enumerates values)", "nothing"
+                )
 
 
 def _objective(raw: Any, where: str) -> tuple[str, str]:

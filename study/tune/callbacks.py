@@ -22,6 +22,7 @@ from model.errors import PoseDiffError
 from study.results.tables import EpochRow, ResultsStore, TrialRow
 from study.tune.live import StudyProgress, progress_from_store
 from study.tune.optuna_link import FIXED_ATTR, NEVER_RUN_REASON, OptunaLink
+from study.tune.sampling import SamplingStage
 
 View = Callable[[StudyProgress, "str | None"], None]  # (snapshot, event line or None for a refresh)
 FINAL_KEYS = ("test_mpjpe_mm", "test_p_mpjpe_mm", "test_n_mpjpe_mm", "val_full_mpjpe_mm", "oracle_mpjpe_mm")
@@ -35,13 +36,16 @@ def _min(a: float | None, b: float | None) -> float | None:
 class ResultsCallback(tune.Callback):
     """Tune events -> :class:`ResultsStore` rows (and snapshots for the live view)."""
 
-    def __init__(self, link: OptunaLink, run_dir: Path, view: View | None = None) -> None:
+    def __init__(
+        self, link: OptunaLink, run_dir: Path, view: View | None = None, sampling: SamplingStage | None = None
+    ) -> None:
         self.link, self.run_dir, self.view = link, Path(run_dir), view
+        self.sampling = sampling  # stage 2: each network that completes is searched while stage 1 goes on
         self._store: ResultsStore | None = None
         self._start_s, self._shown_s = time.monotonic(), 0.0
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled into Tune's tuner.pkl: the recipe only (the store and the view are re-made)."""
+        """Pickled into Tune's tuner.pkl: the recipe only (the store, the view and stage 2 are re-made)."""
         return {"link": self.link, "run_dir": self.run_dir}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -55,10 +59,15 @@ class ResultsCallback(tune.Callback):
         return self._store
 
     def snapshot(self) -> StudyProgress:
-        """The live view's snapshot of what the store holds."""
-        return progress_from_store(
+        """The live view's snapshot of what the store holds (and of stage 2)."""
+        snapshot = progress_from_store(
             self.store, self.link.spec.num_total_trials, self.link.spec.max_epochs, time.monotonic() - self._start_s
         )
+        return dataclasses.replace(snapshot, stage2=self.sampling.summary()) if self.sampling else snapshot
+
+    def show_event(self, event: str) -> None:
+        """One event line (and a fresh snapshot) in the view: stage 2 reports through here."""
+        self._show(event)
 
     def _show(self, event: str | None = None) -> None:
         now = time.monotonic()
@@ -173,6 +182,8 @@ class ResultsCallback(tune.Callback):
         self.store.record_trial(row)
         self.store.flush()
         self.link.changed.discard(trial.trial_id)
+        if self.sampling is not None:
+            self.sampling.add(row)
         best = (
             "" if row.final_val_mpjpe_mm is None else f" at epoch {row.epochs_run}, val {row.final_val_mpjpe_mm:.1f} mm"
         )
@@ -182,6 +193,8 @@ class ResultsCallback(tune.Callback):
         """Rows of trials whose Optuna state changed outside a trial event (resume reconciliation)."""
         self._sync_changed({t.trial_id: t for t in trials})
         self.store.flush_if_due()
+        if self.sampling is not None:
+            self.sampling.poll()
         self._show()
 
     def _forget_adopted(self) -> None:

@@ -5,7 +5,8 @@ built, and handed to every trial). Before each ``tune.report`` a trial takes the
 ``<folder>/permit`` by an atomic rename to ``<folder>/taken-<epoch>-<trial id>``, or passes freely
 once ``<folder>/open`` exists. The test that owns the folder writes a permit, waits until the epoch
 it bought is recorded, and so moves the study one report at a time, as fast or slow as the machine
-is. Unset (the default), there is no gate.
+is. Unset (the default), there is no gate. ``POSEDIFF_SAMPLING_GATE`` gates stage 2 the same way: the
+driver takes a permit (``taken-<frames>-<network>.<setting number>``) before it records each evaluation.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GATE_ENV = "POSEDIFF_EPOCH_GATE"
+SAMPLING_GATE_ENV = "POSEDIFF_SAMPLING_GATE"  # the same gate before each stage-2 result is recorded
 PERMIT = "permit"
 OPEN = "open"
 TAKEN_PREFIX = "taken-"
+# The test's side: how long a gated study may make no progress before a test calls it hung (a guard
+# against hanging, not a kill point; 300 s ran out once on 2 cores loaded ~4x, 2026-12-02).
+HUNG_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,9 @@ class EpochGate:
     poll_s: float = 0.05
 
     @classmethod
-    def from_env(cls) -> EpochGate | None:
-        """The gate named by ``POSEDIFF_EPOCH_GATE``, or None when it is unset or empty."""
-        folder = os.environ.get(GATE_ENV, "")
+    def from_env(cls, variable: str = GATE_ENV) -> EpochGate | None:
+        """The gate named by ``variable`` (``POSEDIFF_EPOCH_GATE``), or None when it is unset or empty."""
+        folder = os.environ.get(variable, "")
         return cls(Path(folder)) if folder else None
 
     def pass_through(self, trial_id: str, epoch: int) -> None:

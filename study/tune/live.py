@@ -36,6 +36,7 @@ class StudyProgress:
     best_trial_id: str | None
     running: tuple[RunningTrial, ...]
     elapsed_s: float
+    stage2: str = ""  # one line on the sampler search (empty before any network completes)
 
     @property
     def num_finished(self) -> int:
@@ -68,7 +69,8 @@ def _counts(snapshot: StudyProgress) -> str:
 
 def progress_line(snapshot: StudyProgress) -> str:
     """One plain line for --quiet logs: study, counts, best so far, elapsed time."""
-    return f"[{snapshot.study}] {_counts(snapshot)} | {_best(snapshot)} | elapsed {_clock(snapshot.elapsed_s)}"
+    stage2 = f" | {snapshot.stage2}" if snapshot.stage2 else ""
+    return f"[{snapshot.study}] {_counts(snapshot)} | {_best(snapshot)}{stage2} | elapsed {_clock(snapshot.elapsed_s)}"
 
 
 def render_progress(snapshot: StudyProgress) -> RenderableType:
@@ -96,7 +98,7 @@ def render_progress(snapshot: StudyProgress) -> RenderableType:
         )
     if not snapshot.running:
         table.add_row("(none)", "", "", "")
-    return Group(header, bar, table)
+    return Group(header, bar, table, Text(snapshot.stage2)) if snapshot.stage2 else Group(header, bar, table)
 
 
 def progress_from_store(store: ResultsStore, num_total: int, max_epochs: int, elapsed_s: float) -> StudyProgress:

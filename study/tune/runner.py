@@ -29,10 +29,13 @@ from ray import tune
 from model.errors import PoseDiffError
 from study.results.layout import RAY_DIR, SPEC_FILE
 from study.results.storage import redact_url
+from study.results.tables import TRIALS_FILE, TrialRow, read_trials, trial_from_record
 from study.spec.study_spec import StudySpec
 from study.tune.bridge import OptunaPruningScheduler, OptunaSearcher
 from study.tune.callbacks import ResultsCallback, View
 from study.tune.optuna_link import OptunaLink
+from study.tune.sampling import SamplingStage
+from study.tune.sweep import find_checkpoint
 from study.tune.trainable import make_trainable
 
 
@@ -188,8 +191,10 @@ def has_experiment_state(path: str) -> bool:
     return any(i.base_name.startswith("experiment_state-") and i.base_name.endswith(".json") for i in infos)
 
 
-def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resuming: bool) -> tune.Tuner:
-    """A fresh Tuner wired to the bridge and the results callback, or the restored one."""
+def build_tuner(
+    spec: StudySpec, options: RunOptions, view: View | None, resuming: bool, sampling: SamplingStage | None = None
+) -> tune.Tuner:
+    """A fresh Tuner wired to the bridge, the results callback and stage 2, or the restored one."""
     run_dir = run_dir_of(spec, options)
     storage, name = experiment_path(spec, options)
     trainable = make_trainable(spec)
@@ -202,10 +207,15 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
         local = getattr(tuner, "_local_tuner", None)
         for callback in (local.get_run_config().callbacks or []) if local else []:
             if isinstance(callback, ResultsCallback):
-                callback.view = view
+                callback.view, callback.sampling = view, sampling
+                if sampling is not None:
+                    sampling.on_event = callback.show_event
                 restore_storage_url(callback.link, options.storage_url)
         return tuner
     link = OptunaLink(spec, run_dir, options.storage_url)
+    callback = ResultsCallback(link, run_dir, view, sampling)
+    if sampling is not None:
+        sampling.on_event = callback.show_event
     return tune.Tuner(
         trainable,
         param_space={},
@@ -223,7 +233,7 @@ def build_tuner(spec: StudySpec, options: RunOptions, view: View | None, resumin
             storage_path=storage,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            callbacks=[ResultsCallback(link, run_dir, view)],
+            callbacks=[callback],
             verbose=0,
         ),
     )
@@ -237,10 +247,27 @@ def finished_earlier(spec: StudySpec, options: RunOptions) -> bool:
     return is_finished(spec, optuna_counts(OptunaLink(spec, run_dir_of(spec, options), options.storage_url)))
 
 
-def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) -> StudyOutcome:
-    """Run (or resume) the study to its end, or until Ctrl-C; Parquet and Optuna state are flushed.
+def stage1_rows(run_dir: Path) -> list[TrialRow]:
+    """The training rows recorded so far (none before the first flush)."""
+    if not (run_dir / TRIALS_FILE).exists():
+        return []
+    return [trial_from_record(r) for r in read_trials(run_dir).to_pylist()]
 
-    Running a finished study again (same spec) only reports it; an unfinished one needs ``resume``.
+
+def sampling_stage(spec: StudySpec, options: RunOptions) -> SamplingStage:
+    """Stage 2 of the study, its networks' checkpoints looked up in the study's Ray storage."""
+    storage, _ = experiment_path(spec, options)
+    return SamplingStage(
+        spec, run_dir_of(spec, options), options.storage_url, lambda trial_id: find_checkpoint(Path(storage), trial_id)
+    )
+
+
+def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) -> StudyOutcome:
+    """Run (or resume) both stages to their end, or until Ctrl-C; Parquet and Optuna state are flushed.
+
+    Stage 1 trains (Ray Tune + Optuna); stage 2 searches sampler settings on each network as it
+    completes, then evaluates the chosen settings on test. Running a finished study again (same
+    spec) only reports it; an unfinished one needs ``resume``.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     check_storage(spec, options)
@@ -254,10 +281,20 @@ def run_study(spec: StudySpec, options: RunOptions, view: View | None = None) ->
     # (CheckpointConfig.num_to_keep) are wanted, they keep a resume exact.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    with ctrl_c_deferred():  # a Ctrl-C while Ray starts is never lost
+        start_ray(options)
+    sampling = sampling_stage(spec, options)
+    for row in stage1_rows(run_dir):  # networks an earlier run trained: their search continues
+        sampling.add(row)
     if not (resuming and is_finished(spec, optuna_counts(link))):
-        with ctrl_c_deferred():  # a Ctrl-C while Ray starts is never lost
-            start_ray(options)
-        build_tuner(spec, options, view, resuming).fit()
+        build_tuner(spec, options, view, resuming, sampling).fit()
+    else:  # stage 1 is done: the view shows stage 2 alone
+        sampling.on_event = ResultsCallback(link, run_dir, view, sampling).show_event
     link = OptunaLink(spec, run_dir, options.storage_url)  # re-read what the run told Optuna
     counts = optuna_counts(link)
-    return StudyOutcome(run_dir, os.path.join(storage, name), counts, is_finished(spec, counts))
+    finished = is_finished(spec, counts)
+    if finished:
+        sampling.end_of_stage1(stage1_rows(run_dir))
+        finished = sampling.drain() and sampling.finished()
+    sampling.store.flush()
+    return StudyOutcome(run_dir, os.path.join(storage, name), counts, finished)

@@ -3,8 +3,8 @@
 Uses only ``ray.tune.report``, ``get_checkpoint``, ``Checkpoint`` and ``get_context`` (Train V2 is on
 in Ray 2.60: ``ray.train.*`` fails inside a trial). The config Ray passes holds the dotted params
 sampled by Optuna; :meth:`StudySpec.trial_config` turns them into the typed :class:`TrialConfig`.
-The last epoch's report is held back until the full validation split and the test split are
-evaluated, so the final result carries those figures (test figures are reported, never optimised).
+The last epoch's report is held back until the full validation split is evaluated (with the
+reference sampler), so the final result carries that figure; the test split waits for stage 2.
 A restored trial resumes from the newest of its checkpoints that loads (each unusable one is named
 in one line on the trial's stderr), else restarts at epoch 1.
 """
@@ -105,20 +105,29 @@ class _Reporter:
 
 
 def final_figures(lifter: torch.nn.Module, splits: Splits, cfg: TrialConfig, device: torch.device) -> dict[str, Any]:
-    """The validation and test splits (all frames, or data.eval_subset_size of each), with the trial's sampler (mm)."""
+    """The full validation split (or data.eval_subset_size frames of it) with the trial's sampler (mm).
+
+    The test split is touched only for settings chosen after stage 2 (:mod:`study.tune.sampling`);
+    the deterministic `regress` reference, where nothing is chosen, is evaluated on test here.
+    """
     size, seed = cfg.data.eval_subset_size, cfg.data.val_subset_seed
-    val, test = (
-        evaluate(lifter, split.seeded_subset(size, seed).to(device), cfg.sampler, batch_size=cfg.train.batch_size)
-        for split in (splits.val, splits.test)
-    )
-    return {
-        "val_full_mpjpe_mm": val.mpjpe_mm,
-        "test_mpjpe_mm": test.mpjpe_mm,
-        "test_p_mpjpe_mm": test.p_mpjpe_mm,
-        "test_n_mpjpe_mm": test.n_mpjpe_mm,
-        "oracle_mpjpe_mm": test.oracle_pose_mpjpe_mm,
-        "nfe": test.nfe,
-    }
+
+    def run(split: Any) -> Any:
+        return evaluate(
+            lifter, split.seeded_subset(size, seed).to(device), cfg.sampler, batch_size=cfg.train.batch_size
+        )
+
+    val = run(splits.val)
+    figures: dict[str, Any] = {"val_full_mpjpe_mm": val.mpjpe_mm, "nfe": val.nfe}
+    if cfg.diffusion.prediction == "regress":
+        test = run(splits.test)
+        figures.update(
+            test_mpjpe_mm=test.mpjpe_mm,
+            test_p_mpjpe_mm=test.p_mpjpe_mm,
+            test_n_mpjpe_mm=test.n_mpjpe_mm,
+            oracle_mpjpe_mm=test.oracle_pose_mpjpe_mm,
+        )
+    return figures
 
 
 def _checkpoint_index(name: str) -> int | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 
 from model.config import (
+    SECTION_STAGES,
+    SECTIONS,
     TrialConfig,
     allowed_values,
     coerce,
     field_types,
+    key_stage,
     to_flat_dict,
     to_nested_dict,
     trial_config,
@@ -61,3 +64,31 @@ def test_field_catalogue_and_choices() -> None:
     assert allowed_values("sampler.name") == ("ddpm", "ddim", "edm")
     assert allowed_values("train.lr") is None
     assert coerce("train.epochs", 3.0) == 3
+
+
+SAMPLING_KEYS = {  # every key that only changes how a trained network is sampled (stage 2)
+    "sampler.name",
+    "sampler.num_steps",
+    "sampler.eta",
+    "sampler.grid",
+    "sampler.rho",
+    "sampler.sigma_min",
+    "sampler.sigma_max",
+    "sampler.S_churn",
+    "sampler.S_tmin",
+    "sampler.S_tmax",
+    "sampler.S_noise",
+    "sampler.num_hypotheses",
+    "sampler.aggregate",
+}
+
+
+def test_every_key_has_a_stage_and_exactly_the_sampler_keys_only_sample() -> None:
+    # A new key gets its section's stage; a new sampler.* key fails here until it is listed above,
+    # a new section until SECTION_STAGES names it.
+    assert set(SECTION_STAGES) == set(SECTIONS)
+    stages = {key: key_stage(key) for key in field_types()}
+    assert {key for key, stage in stages.items() if stage == "sample"} == SAMPLING_KEYS
+    assert set(stages.values()) == {"train", "sample"}
+    with pytest.raises(PoseDiffError):
+        key_stage("nosuch.key")

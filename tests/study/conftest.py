@@ -24,6 +24,12 @@ TINY_FIXED = {
 }
 
 
+@pytest.fixture(scope="session")
+def tiny_fixed() -> dict[str, Any]:
+    """The tiny network and budget of :func:`tiny_spec` as fixed keys (for a module-scoped study)."""
+    return dict(TINY_FIXED)
+
+
 @pytest.fixture(scope="module")
 def local_ray(posediff_cache: Path):
     """One local Ray for a test module's studies (ray.init costs seconds on 2 cores)."""
@@ -40,8 +46,9 @@ def local_ray(posediff_cache: Path):
 def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
     """Write smoke.yaml shrunk to seconds per trial (4 trials x 3 epochs, width 16) with overrides.
 
-    ``tiny_spec(budget={...}, pruner={...}, space={...})``: budget/fixed/data merge into the tiny
-    defaults, every other section replaces smoke's; no regress reference unless ``reference=True``.
+    ``tiny_spec(budget={...}, pruner={...}, space={...})``: budget/fixed/data/sampling merge into the
+    tiny defaults (stage 2: 2 settings per network, first rung 64 frames), every other section
+    replaces smoke's; no regress reference unless ``reference=True``.
     """
 
     def write(name: str = "tiny", **sections: Any) -> Path:
@@ -58,6 +65,7 @@ def tiny_spec(tmp_path: Path, synthetic_npz: Path) -> Callable[..., Path]:
         raw["data"] = {"path": str(synthetic_npz), "val_subset_size": 128, **sections.pop("data", {})}
         raw["fixed"] = {**raw["fixed"], **TINY_FIXED, **sections.pop("fixed", {})}
         raw["reference"] = sections.pop("reference", False)  # smoke.yaml's regress reference: opt-in here
+        raw["sampling"] = {**raw["sampling"], "num_trials": 2, "min_frames": 64, **sections.pop("sampling", {})}
         raw.update(sections)
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(raw, sort_keys=False))

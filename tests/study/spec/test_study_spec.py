@@ -12,6 +12,7 @@ import pytest
 from model.config import SamplerConfig, field_types, to_flat_dict
 from model.errors import PoseDiffError
 from study.spec.optuna_factories import PRUNERS, SAMPLERS
+from study.spec.space import suggest_params
 from study.spec.study_spec import StudySpec, load_spec
 
 SEARCHSPACES = Path(__file__).resolve().parents[3] / "searchspaces"
@@ -29,6 +30,11 @@ space:
 """
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def both_stages(spec: StudySpec, trial: optuna.trial.BaseTrial) -> dict:
+    """Every parameter of both stages sampled on one trial (as the corner configs check them)."""
+    return suggest_params(spec.params, trial, spec.fixed)
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -74,6 +80,7 @@ def test_minimal_spec_gets_documented_defaults(tmp_path: Path) -> None:
         "fixed",
         "reference",
         "space",
+        "sampling",
     }
     assert resolved["space"]["train.lr"] == {
         "type": "float",
@@ -104,7 +111,7 @@ def test_conditional_params_present_exactly_when_condition_holds(tmp_path: Path,
     names = []
     for i in range(50):
         trial = study.ask()
-        params = spec.suggest(trial)
+        params = both_stages(spec, trial)
         names.append(params["sampler.name"])
         assert ("sampler.S_churn" in params) == (params["sampler.name"] == "edm")
         assert ("sampler.eta" in params) == (params["sampler.name"] == "ddim")
@@ -113,34 +120,30 @@ def test_conditional_params_present_exactly_when_condition_holds(tmp_path: Path,
         cfg = spec.trial_config(params)
         assert cfg.sampler.name == params["sampler.name"] and cfg.network.width == 64
         study.tell(trial, float(i % 7))
-        assert spec.suggest(study.trials[-1]) == params  # a FrozenTrial replays the same params (restore)
+        assert both_stages(spec, study.trials[-1]) == params  # a FrozenTrial replays the same params (restore)
     assert set(names) == {"ddim", "edm"}
 
 
 def test_suggest_works_with_fixed_trial(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, CONDITIONAL))
     fixed = optuna.trial.FixedTrial({"sampler.name": "ddim", "sampler.eta": 0.5, "network.num_heads": 2})
-    assert spec.suggest(fixed) == {"sampler.name": "ddim", "sampler.eta": 0.5, "network.num_heads": 2}
+    assert both_stages(spec, fixed) == {"sampler.name": "ddim", "sampler.eta": 0.5, "network.num_heads": 2}
+    assert spec.suggest(fixed) == {"network.num_heads": 2}  # stage 1: training keys only
 
 
 def test_joint_categorical_sets_each_key(tmp_path: Path) -> None:
     text = (
-        "name: arms\nspace:\n  diffusion.schedule+sampler.name:\n    type: categorical\n"
-        "    choices: [[linear, ddpm], [cosine, edm]]\n"
-        "  sampler.S_churn: {type: float, low: 0.0, high: 10.0, when: {sampler.name: edm}}\n"
+        "name: arms\nspace:\n  diffusion.schedule+diffusion.prediction:\n    type: categorical\n"
+        "    choices: [[linear, eps], [cosine, x0]]\n"
+        "  diffusion.clamp_x0: {type: categorical, choices: [true, false], when: {diffusion.prediction: eps}}\n"
     )
     spec = load_spec(write(tmp_path, text))
-    params = spec.suggest(
-        optuna.trial.FixedTrial({"diffusion.schedule+sampler.name": "cosine+edm", "sampler.S_churn": 2.0})
-    )
-    assert params == {"diffusion.schedule": "cosine", "sampler.name": "edm", "sampler.S_churn": 2.0}
-    assert spec.expand({"diffusion.schedule+sampler.name": "linear+ddpm", "sampler.S_churn": 1.0}) == {
-        "diffusion.schedule": "linear",
-        "sampler.name": "ddpm",
-        "sampler.S_churn": 1.0,
-    }
-    cfg = spec.trial_config({"diffusion.schedule+sampler.name": "linear+ddpm"})  # Optuna's own params
-    assert (cfg.diffusion.schedule, cfg.sampler.name) == ("linear", "ddpm")
+    joint = "diffusion.schedule+diffusion.prediction"
+    params = spec.suggest(optuna.trial.FixedTrial({joint: "linear+eps", "diffusion.clamp_x0": True}))
+    assert params == {"diffusion.schedule": "linear", "diffusion.prediction": "eps", "diffusion.clamp_x0": True}
+    assert spec.expand({joint: "cosine+x0"}) == {"diffusion.schedule": "cosine", "diffusion.prediction": "x0"}
+    cfg = spec.trial_config({joint: "linear+eps"})  # Optuna's own params
+    assert (cfg.diffusion.schedule, cfg.diffusion.prediction) == ("linear", "eps")
 
 
 def test_trial_config_merges_fixed_params_and_budget(tmp_path: Path) -> None:
@@ -337,8 +340,8 @@ MALFORMED = [  # (id, file content, key the message must name; None: the file al
     ),
     (
         "joint_choice_wrong_length",
-        SPACE + "  diffusion.schedule+sampler.name: {type: categorical, choices: [[linear]]}\n",
-        "space.diffusion.schedule+sampler.name.choices[0]",
+        SPACE + "  diffusion.schedule+diffusion.prediction: {type: categorical, choices: [[linear]]}\n",
+        "space.diffusion.schedule+diffusion.prediction.choices[0]",
     ),
     (
         "list_valued_key_searched",
@@ -388,3 +391,86 @@ def test_spec_is_immutable(tmp_path: Path) -> None:
     assert isinstance(spec, StudySpec)
     with pytest.raises(AttributeError):
         spec.num_trials = 3  # type: ignore[misc]
+
+
+STAGED = """name: staged
+fixed: {sampler.num_hypotheses: 2}
+space:
+  sampler.S_churn: {type: float, low: 0.0, high: 10.0, when: {sampler.name: edm}}
+  train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+  sampler.name: {type: categorical, choices: [ddim, edm]}
+"""
+
+
+def test_keys_split_into_a_training_and_a_sampling_stage(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, STAGED))
+    assert [p.key for p in spec.training_params] == ["train.lr"]
+    assert [p.key for p in spec.sampling_params] == ["sampler.name", "sampler.S_churn"]  # by condition, not file
+    assert spec.searched_keys == ("train.lr",) and spec.sampling_keys == ("sampler.name", "sampler.S_churn")
+    stage1 = spec.suggest(optuna.trial.FixedTrial({"train.lr": 1e-3}))
+    assert stage1 == {"train.lr": 1e-3}  # stage 1 never asks for a sampler key
+    network = to_flat_dict(spec.trial_config(stage1))
+    setting = spec.suggest_sampling(optuna.trial.FixedTrial({"sampler.name": "edm", "sampler.S_churn": 3.0}), network)
+    assert setting == {"sampler.name": "edm", "sampler.S_churn": 3.0}
+    assert spec.suggest_sampling(optuna.trial.FixedTrial({"sampler.name": "ddim"}), network) == {"sampler.name": "ddim"}
+    assert spec.sampling.num_trials == 16  # sampler keys searched: the default budget per network
+
+
+def test_stage_1_validates_with_the_reference_sampler(tmp_path: Path) -> None:
+    default = load_spec(write(tmp_path, STAGED, "a.yaml")).trial_config({"train.lr": 1e-3})
+    assert (default.sampler.name, default.sampler.num_steps, default.sampler.aggregate) == ("ddim", 10, "mean")
+    assert default.sampler.num_hypotheses == 2  # a fixed sampler value holds in both stages
+    declared = STAGED + "sampling: {reference: {sampler.name: ddpm, sampler.num_steps: 20}}\n"
+    cfg = load_spec(write(tmp_path, declared, "b.yaml")).trial_config({"train.lr": 1e-3})
+    assert (cfg.sampler.name, cfg.sampler.num_steps) == ("ddpm", 20)
+
+
+def test_a_space_without_sampler_keys_samples_each_network_once(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, BASE))
+    assert spec.sampling_params == () and spec.sampling.num_trials == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (
+            SPACE + "  sampler.name: {type: categorical, choices: [ddim, edm], when: {sampler.rho: 7.0}}\n"
+            "  sampler.rho: {type: float, low: 3, high: 9, when: {sampler.name: edm}}\n",
+            "space",
+        ),
+        (
+            SPACE + "  sampler.name: {type: categorical, choices: [ddim, edm]}\n"
+            "  train.lr: {type: float, low: 0.001, high: 0.01, when: {sampler.name: edm}}\n",
+            "space.train.lr.when.sampler.name",
+        ),
+        (
+            SPACE + "  diffusion.schedule+sampler.name: {type: categorical, choices: [[linear, ddpm]]}\n",
+            "space.diffusion.schedule+sampler.name",
+        ),
+        (BASE + "sampling: {reference: {train.lr: 0.1}}\n", "sampling.reference.train.lr"),
+        (
+            BASE.replace("space:", "fixed: {sampler.num_steps: 5}\nspace:")
+            + "sampling: {reference: {sampler.num_steps: 6}}\n",
+            "sampling.reference.sampler.num_steps",
+        ),
+        (BASE + "sampling: {objectives: [nfe]}\n", "sampling.objectives"),
+        (BASE + "sampling: {reduction_factor: 1}\n", "sampling.reduction_factor"),
+        (BASE + "sampling: {top: 0}\n", "sampling.top"),
+        (BASE + "sampling: {num_trails: 3}\n", "sampling.num_trails"),
+    ],
+    ids=[
+        "cycle",
+        "train_on_sample",
+        "joint_across_stages",
+        "reference_train_key",
+        "reference_fixed",
+        "objectives",
+        "reduction_factor",
+        "top",
+        "unknown_key",
+    ],
+)
+def test_bad_stage_settings_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(PoseDiffError) as err:
+        load_spec(write(tmp_path, text))
+    assert err.value.where == f"{tmp_path / 'spec.yaml'}: {key}"

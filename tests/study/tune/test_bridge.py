@@ -44,7 +44,8 @@ def test_optuna_pruners_prune_and_states_match(local_ray, tiny_spec, study_check
     for row in rows:
         if row["status"] == "complete":
             assert row["epochs_run"] == spec.max_epochs
-            assert row["test_mpjpe_mm"] > 0 and row["val_full_mpjpe_mm"] > 0 and row["nfe"] == 4
+            assert row["val_full_mpjpe_mm"] > 0 and row["nfe"] == 4
+            assert row["test_mpjpe_mm"] is None  # stage 1 never touches the test split
         else:
             assert row["epochs_run"] < spec.max_epochs and row["test_mpjpe_mm"] is None
     complete = [t for t in trials if t.state.name == "COMPLETE"]

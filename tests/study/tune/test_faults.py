@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from study.spec.study_spec import StudySpec, load_spec
-from study.tune.gate import GATE_ENV, EpochGate
+from study.tune.gate import GATE_ENV, HUNG_S, EpochGate
 from study.tune.optuna_link import FAIL_REASON_ATTR, TUNE_ID_ATTR
 from study.tune.runner import RunOptions, StudyOutcome, run_study
 
@@ -57,7 +57,7 @@ class WorkerKiller(threading.Thread):
     a process titled ``ray::ImplicitFunc...`` (the trial's actor). After the kill the gate opens.
     """
 
-    def __init__(self, run_dir: Path, gate: EpochGate, timeout_s: float = 300.0) -> None:
+    def __init__(self, run_dir: Path, gate: EpochGate, timeout_s: float = HUNG_S) -> None:
         super().__init__(daemon=True)
         self.run_dir, self.gate, self.timeout_s = run_dir, gate, timeout_s
         self.stop = threading.Event()

@@ -15,7 +15,7 @@ import pytest
 from model.errors import PoseDiffError
 from study.results.layout import SPEC_FILE
 from study.results.tables import read_epochs, read_trials
-from study.tune.gate import GATE_ENV, EpochGate
+from study.tune.gate import GATE_ENV, HUNG_S, EpochGate
 from study.tune.optuna_link import FAIL_REASON_ATTR, LOST_REASON, NEVER_RUN_REASON
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Sign
             args, stdout=stream, stderr=subprocess.STDOUT, text=True, env={**os.environ, GATE_ENV: str(gate.folder)}
         )
         try:
-            deadline = time.monotonic() + 400  # a hung study fails the test instead of hanging it
+            deadline = time.monotonic() + HUNG_S
             while progress(out)[what] < target:
                 assert proc.poll() is None, f"the study ended before it could be interrupted: {log.read_text()[-2000:]}"
                 assert time.monotonic() < deadline, f"{what} never reached {target}"

@@ -1,0 +1,351 @@
+"""Stage 2: the sampler search on each trained network, as Ray tasks beside stage 1 (docs/study.md §3).
+
+Each network that completes stage 1 gets its own Optuna study (``<study>.sampling.<trial id>``, in
+the study's storage) over the spec's ``sampler.*`` keys. A setting is scored cheap first: on
+``min_frames`` validation frames, then ``reduction_factor`` times more while successive halving
+keeps it, up to the network's evaluation frames (the value Optuna is told). Every evaluation is one
+Ray task with a trial's CPUs and GPU share, and one row of samples.parquet, flushed before Optuna
+hears of it. When every network is searched, the chosen settings (the best of each sampler family
+per network, and the MPJPE-vs-NFE Pareto front) are evaluated once on the test split.
+
+The driver calls :meth:`SamplingStage.poll` from Tune's loop (no threads) and :meth:`drain` after it.
+A stopped driver leaves RUNNING settings: the next run fails them, drops their rows and asks the
+same setting again, so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+from model.config import trial_config
+from model.errors import PoseDiffError
+from study.results.choice import chosen_settings
+from study.results.samples import SampleRow, SamplesStore
+from study.results.storage import optuna_storage
+from study.results.tables import TrialRow
+from study.spec.optuna_factories import make_sampler
+from study.spec.study_spec import StudySpec
+from study.tune.gate import SAMPLING_GATE_ENV, EpochGate
+from study.tune.setting_eval import SettingJob, evaluate_setting
+
+STOPPED_REASON = "the driver stopped during its evaluation; asked again"
+REASON_ATTR = "fail_reason"
+SAME_AS_ATTR = "posediff.same_as"  # a setting identical to an earlier one takes its result, unevaluated
+POLL_S = 0.5
+
+
+def tell(study: optuna.Study, trial: optuna.trial.Trial, values: Any, state: TrialState) -> None:
+    """``study.tell``; a bruteforce sampler whose grid is done calls Study.stop, valid only in optimize: ignored
+    (the trial's state is stored before the sampler's after_trial raises)."""
+    try:
+        study.tell(trial, values, state=state)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+
+
+def event_line(row: SampleRow) -> str:
+    """A stage-2 event for the live view and --quiet logs."""
+    what = "tested" if row.origin == "chosen" else row.status
+    return (
+        f"network {row.source_trial_id} setting {row.number} ({row.params.get('sampler.name')}) {what}: "
+        f"{row.split} {row.mpjpe_mm:.1f} mm on {row.frames} frames, NFE {row.nfe}"
+    )
+
+
+def sampling_study_name(study: str, source_trial_id: str) -> str:
+    """The Optuna study of one network's stage 2."""
+    return f"{study}.sampling.{source_trial_id}"
+
+
+@dataclass
+class Network:
+    """A trained network in stage 2: its stage-1 row, checkpoint, complete config and Optuna study."""
+
+    row: TrialRow
+    checkpoint: Path
+    study: optuna.Study
+
+    def closed(self) -> int:
+        """Settings whose search ended (complete, pruned, or failed for a reason other than a stopped driver)."""
+        ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        return sum(t.state in ended and t.user_attrs.get(REASON_ATTR) != STOPPED_REASON for t in self._trials())
+
+    def running(self) -> list[optuna.trial.FrozenTrial]:
+        """Settings under evaluation."""
+        return [t for t in self._trials() if t.state == TrialState.RUNNING]
+
+    def _trials(self) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(deepcopy=False)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A submitted task: which network, which Optuna trial (number), the setting's complete config."""
+
+    network: Network
+    number: int
+    setting: dict[str, Any]  # the keys Optuna sampled (JSON in the row)
+    params: dict[str, Any]
+    origin: str  # "search" | "chosen"
+    job: SettingJob
+
+
+class SamplingStage:
+    """Stage 2 of one study run: networks in, settings asked, Ray tasks out, rows and Optuna state back."""
+
+    def __init__(self, spec: StudySpec, run_dir: Path, storage_url: str | None, find_checkpoint: Any) -> None:
+        self.spec, self.run_dir, self.storage_url = spec, Path(run_dir), storage_url
+        self.find_checkpoint = find_checkpoint  # trial id -> Path of its latest checkpoint file
+        self.store = SamplesStore(self.run_dir, spec.name, spec.sampling_keys)
+        self.networks: dict[str, Network] = {}
+        self.pending: dict[Any, Pending] = {}
+        self.stage1_done = False
+        self.gate = EpochGate.from_env(SAMPLING_GATE_ENV)  # tests hold stage 2 where they choose
+        self.on_event: Callable[[str], None] | None = None  # the live view's event line
+        self._task: Any = None
+
+    # -- networks in -----------------------------------------------------------------------
+    def wants(self, row: TrialRow) -> bool:
+        """A complete diffusion network of stage 1 (the regress reference samples nothing)."""
+        return row.kind == "train" and row.status == "complete" and row.params.get("diffusion.prediction") != "regress"
+
+    def add(self, row: TrialRow) -> None:
+        """Start (or, after a stopped driver, continue) the search on one trained network."""
+        if not self.wants(row) or row.trial_id in self.networks:
+            return
+        if self.spec.sampling.top is not None and not self.stage1_done:
+            return  # the top k are known only once stage 1 ends (see :meth:`end_of_stage1`)
+        study = optuna.create_study(
+            study_name=sampling_study_name(self.spec.name, row.trial_id),
+            storage=optuna_storage(self.run_dir, self.storage_url),
+            load_if_exists=True,
+            sampler=self._sampler(row),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=self.spec.sampling.min_frames,
+                reduction_factor=self.spec.sampling.reduction_factor,
+                min_early_stopping_rate=0,
+            ),
+            directions=["minimize"] * len(self.spec.sampling.objectives),
+        )
+        network = Network(row, self.find_checkpoint(row.trial_id), study)
+        self._ask_again_what_a_stopped_driver_left(network)
+        self.networks[row.trial_id] = network
+
+    def _sampler(self, row: TrialRow) -> optuna.samplers.BaseSampler:
+        """The spec's stage-2 sampler, its seed offset by the network's trial number (networks differ)."""
+        name, kwargs = self.spec.sampling.sampler
+        if kwargs.get("seed") is not None:
+            kwargs = {**kwargs, "seed": int(kwargs["seed"]) + max(row.trial_number, 0)}
+        return make_sampler(name, kwargs)
+
+    def _ask_again_what_a_stopped_driver_left(self, network: Network) -> None:
+        for frozen in network.running():
+            self.store.forget(network.row.trial_id, frozen.number)
+            trial = optuna.trial.Trial(network.study, frozen._trial_id)
+            trial.set_user_attr(REASON_ATTR, STOPPED_REASON)  # first: a kill here leaves it RUNNING, done again
+            tell(network.study, trial, None, TrialState.FAIL)
+            network.study.enqueue_trial(frozen.params, skip_if_exists=False)
+        self.store.flush()
+
+    def end_of_stage1(self, rows: list[TrialRow]) -> None:
+        """Stage 1 has ended: add its networks (the top k by full-split val MPJPE when the spec says so)."""
+        self.stage1_done = True
+        done = sorted((r for r in rows if self.wants(r)), key=lambda r: r.val_full_mpjpe_mm or float("inf"))
+        for row in done[: self.spec.sampling.top] if self.spec.sampling.top else done:
+            self.add(row)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Collect finished tasks and submit new ones, without waiting (called from Tune's loop)."""
+        self._collect(timeout_s=0)
+        self._submit()
+
+    def drain(self) -> bool:
+        """Run stage 2 to its end (chosen settings on test included); False on Ctrl-C (resume continues)."""
+        try:
+            while True:
+                self._submit()
+                if not self.pending and not self._submit_chosen():
+                    return True
+                self._collect(timeout_s=POLL_S)
+        except KeyboardInterrupt:
+            return False
+        finally:
+            self.store.flush()
+
+    def finished(self) -> bool:
+        """Every network searched to its budget and every chosen setting evaluated on test."""
+        searched = all(self._search_done(n) for n in self.networks.values())
+        return self.stage1_done and searched and not self.pending and not self._chosen_todo()
+
+    def _search_done(self, network: Network) -> bool:
+        return network.closed() >= self.spec.sampling.num_trials and not network.running()
+
+    def _submit(self) -> None:
+        for network in self.networks.values():
+            while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
+                trial = network.study.ask()
+                setting, params = self._setting_config(network, trial)
+                if not self._reuse(network, trial, params):
+                    job = self._job(params, "val", self._first())
+                    self._launch(Pending(network, trial.number, setting, params, "search", job))
+
+    def _reuse(self, network: Network, trial: optuna.trial.Trial, params: dict[str, Any]) -> bool:
+        """Close ``trial`` with the result of an earlier, identical setting (no evaluation); False if none."""
+        sampler = trial_config(params).sampler
+        for frozen in network.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if SAME_AS_ATTR in frozen.user_attrs or frozen.number == trial.number:
+                continue
+            earlier = {**network.row.params, **self.spec.expand(frozen.params)}
+            if trial_config(earlier).sampler == sampler:
+                trial.set_user_attr(SAME_AS_ATTR, frozen.number)
+                values = frozen.values if frozen.state == TrialState.COMPLETE else None
+                tell(network.study, trial, values, frozen.state)
+                return True
+        return False
+
+    def _wants_another(self, network: Network) -> bool:
+        return network.closed() + len(network.running()) < self.spec.sampling.num_trials
+
+    def _first(self) -> int | None:
+        """The first rung's frames (None: straight to the full evaluation, multi-objective studies)."""
+        return None if self.spec.sampling.is_multi_objective else self.spec.sampling.min_frames
+
+    def _setting_config(self, network: Network, trial: optuna.trial.Trial) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The setting Optuna asks for (conditions on both stages' keys) and the network's config with it."""
+        setting = self.spec.suggest_sampling(trial, network.row.params)
+        params = {**network.row.params, **self.spec.expand(setting)}
+        trial_config(params, where=f"{self.spec.source}: sampling trial {trial.number} on {network.row.trial_id}")
+        return setting, params
+
+    def _job(self, params: dict[str, Any], split: str, frames: int | None) -> SettingJob:
+        sampler = trial_config(params).sampler
+        return SettingJob(
+            Path(),  # set in _launch from the network
+            sampler,
+            split,
+            frames,
+            cpus=self.spec.cpus_per_trial,
+            gpus=self.spec.gpus_per_trial,
+        )
+
+    def _launch(self, pending: Pending) -> None:
+        if self._task is None:
+            self._task = ray.remote(num_cpus=self.spec.cpus_per_trial, num_gpus=self.spec.gpus_per_trial)(
+                evaluate_setting
+            )
+        job = dataclasses.replace(pending.job, checkpoint=pending.network.checkpoint)
+        pending = dataclasses.replace(pending, job=job)
+        self.pending[self._task.remote(job)] = pending
+
+    def _collect(self, timeout_s: float) -> None:
+        if not self.pending:
+            if timeout_s:
+                time.sleep(timeout_s)
+            return
+        ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=timeout_s)
+        for ref in ready:
+            pending = self.pending.pop(ref)
+            figures = ray.get(ref)
+            if "error" in figures:
+                raise PoseDiffError(*figures["error"])
+            self._record(pending, figures)
+
+    # -- results back ------------------------------------------------------------------------
+    def _record(self, pending: Pending, figures: dict[str, Any]) -> None:
+        """Row first (flushed), then Optuna: a kill in between re-asks the setting and replaces the row."""
+        final = figures["frames"] >= figures["available_frames"]
+        network, number = pending.network, pending.number
+        if self.gate is not None:
+            self.gate.pass_through(f"{network.row.trial_id}.{number}", figures["frames"])
+        trial = optuna.trial.Trial(network.study, network.study.get_trials(deepcopy=False)[number]._trial_id)
+        pruned = False
+        if pending.origin == "search" and not final:
+            trial.report(figures["mpjpe_mm"], figures["frames"])
+            pruned = trial.should_prune()
+        status = "pruned" if pruned else "complete" if final or pending.origin == "chosen" else "rung"
+        row = self._row(pending, figures, status)
+        self.store.record(row)
+        self.store.flush()
+        if self.on_event is not None:
+            self.on_event(event_line(row))
+        if pending.origin == "chosen":
+            return
+        if pruned:
+            tell(network.study, trial, None, TrialState.PRUNED)
+        elif final:
+            values = [figures["mpjpe_mm"], figures["nfe"]][: len(self.spec.sampling.objectives)]
+            tell(network.study, trial, values, TrialState.COMPLETE)
+        else:
+            frames = figures["frames"] * self.spec.sampling.reduction_factor
+            self._launch(dataclasses.replace(pending, job=dataclasses.replace(pending.job, frames=frames)))
+
+    def _row(self, pending: Pending, figures: dict[str, Any], status: str) -> SampleRow:
+        keep = pending.origin == "chosen"
+        return SampleRow(
+            study=self.spec.name,
+            source_trial_id=pending.network.row.trial_id,
+            number=pending.number,
+            origin=pending.origin,
+            split=pending.job.split,
+            frames=int(figures["frames"]),
+            status=status,
+            setting=json.dumps(pending.setting, sort_keys=True),
+            params=pending.params,
+            mpjpe_mm=figures["mpjpe_mm"],
+            p_mpjpe_mm=figures["p_mpjpe_mm"],
+            n_mpjpe_mm=figures["n_mpjpe_mm"],
+            oracle_mpjpe_mm=figures["oracle_mpjpe_mm"],
+            nfe=int(figures["nfe"]),
+            wall_s=figures["wall_s"],
+            cpu_s=figures["cpu_s"],
+            node=figures["node"],
+            frame_mpjpe_mm=figures["frame_mpjpe_mm"] if keep else (),
+        )
+
+    def summary(self) -> str:
+        """One line for the live view: networks, settings scored of the budget, in flight, best so far."""
+        if not self.networks:
+            return ""
+        budget = self.spec.sampling.num_trials * len(self.networks)
+        closed = sum(n.closed() for n in self.networks.values())
+        final = [r for r in self.store.rows() if r.origin == "search" and r.status == "complete"]
+        best = min(final, key=lambda r: r.mpjpe_mm, default=None)
+        text = (
+            f"stage 2: {len(self.networks)} networks, {closed}/{budget} settings done, {len(self.pending)} evaluating"
+        )
+        if best is not None:
+            text += f", best val {best.mpjpe_mm:.1f} mm ({best.params.get('sampler.name')} on {best.source_trial_id})"
+        tested = sum(r.origin == "chosen" for r in self.store.rows())
+        return text + (f", {tested} chosen settings tested" if tested else "")
+
+    # -- the test split, once ----------------------------------------------------------------
+    def _chosen_todo(self) -> list[tuple[Network, int]]:
+        """Chosen (network, setting number) pairs without their test row yet (only once the search is over)."""
+        if not self.stage1_done or not all(self._search_done(n) for n in self.networks.values()):
+            return []
+        done = {(r.source_trial_id, r.number) for r in self.store.rows() if r.origin == "chosen"}
+        picks = chosen_settings([r for r in self.store.rows() if r.origin == "search"])
+        return [(self.networks[s], n) for s, n in picks if (s, n) not in done and s in self.networks]
+
+    def _submit_chosen(self) -> bool:
+        """Submit the chosen settings' test evaluations; False when there is nothing left to do."""
+        todo = self._chosen_todo()
+        for network, number in todo:
+            row = next(r for r in self.store.rows(network.row.trial_id) if r.number == number)
+            params = dict(row.params)
+            self._launch(
+                Pending(network, number, json.loads(row.setting), params, "chosen", self._job(params, "test", None))
+            )
+        return bool(todo)

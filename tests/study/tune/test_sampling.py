@@ -1,0 +1,200 @@
+"""Stage 2 end to end: a study whose driver is killed in the sampler search resumes without losing or
+duplicating an evaluation; stage 1 prunes on the reference sampler only; EDM keys exist only for EDM
+settings; the test split is touched only for the chosen settings; stage 2 never changes a network."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from model.errors import PoseDiffError
+from study.results.choice import chosen_settings
+from study.results.samples import read_samples, sample_from_record
+from study.results.storage import optuna_storage
+from study.results.tables import read_epochs, read_trials, trial_from_record
+from study.spec.study_spec import load_spec
+from study.tune.gate import HUNG_S, SAMPLING_GATE_ENV, EpochGate
+from study.tune.sampling import REASON_ATTR, STOPPED_REASON, SamplingStage, sampling_study_name
+from study.tune.sweep import find_checkpoint
+
+pytestmark = pytest.mark.slow
+NUM_SETTINGS = 3
+REFERENCE = {"sampler.name": "ddim", "sampler.eta": 0.5}  # stage 1 only: stage-2 settings keep eta 0
+SPACE = {
+    "diffusion.schedule": {"type": "categorical", "choices": ["linear", "cosine"]},
+    "sampler.name": {"type": "categorical", "choices": ["ddim", "edm"]},
+    "sampler.S_churn": {"type": "float", "low": 0.0, "high": 10.0, "when": {"sampler.name": "edm"}},
+}
+
+
+def recorded(out: Path) -> set[tuple[str, int, int]]:
+    """(network, setting number, frames) of every samples.parquet row (none before the file exists)."""
+    try:
+        return {(r.source_trial_id, r.number, r.frames) for r in rows(out)}
+    except PoseDiffError:
+        return set()
+
+
+def rows(out: Path) -> list:
+    return [sample_from_record(r) for r in read_samples(out).to_pylist()]
+
+
+def taken(gate: EpochGate) -> set[tuple[str, int, int]]:
+    """The gate's permits as (network, setting number, frames)."""
+    out = set()
+    for name, frames in gate.taken():
+        network, _, number = name.rpartition(".")
+        out.add((network, int(number), frames))
+    return out
+
+
+def run_behind_gate(args: list[str], out: Path, gate: EpochGate, num_rows: int, log: Path) -> int:
+    """Start the driver behind the sampling gate; let ``num_rows`` stage-2 results through one at a
+    time (each recorded before the next permit), then SIGKILL it; its exit code."""
+    gate.folder.mkdir()
+    with open(log, "w") as stream:
+        proc = subprocess.Popen(
+            args, stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, SAMPLING_GATE_ENV: str(gate.folder)}
+        )
+        try:
+            deadline = time.monotonic() + HUNG_S
+            while len(recorded(out)) < num_rows:
+                assert proc.poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, f"stage 2 never recorded {num_rows} rows"
+                if not gate.outstanding() and taken(gate) <= recorded(out):
+                    gate.issue()
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGKILL)
+            return proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, synthetic_npz: Path, tiny_fixed: dict) -> dict:
+    """One study: SIGKILL after 3 stage-2 rows (the driver held at the sampling gate), then --resume."""
+    folder = tmp_path_factory.mktemp("stage2")
+    spec_file, out = _spec(folder, synthetic_npz, tiny_fixed), folder / "run"
+    args = [sys.executable, "-m", "study", "run", "--space", str(spec_file), "--out", str(out), "--quiet"]
+    code = run_behind_gate(args, out, EpochGate(folder / "gate"), 3, folder / "run0.log")
+    before = rows(out)
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
+    return {"spec": load_spec(spec_file), "out": out, "code": code, "before": before, "resumed": resumed}
+
+
+def sampling_trials(spec, out: Path, network: str) -> list[optuna.trial.FrozenTrial]:
+    name = sampling_study_name(spec.name, network)
+    return optuna.load_study(study_name=name, storage=optuna_storage(out)).get_trials(deepcopy=False)
+
+
+def test_a_driver_killed_in_stage_2_resumes_without_losing_or_duplicating(study: dict):
+    assert study["code"] == -signal.SIGKILL and study["resumed"].returncode == 0, study["resumed"].stderr[-3000:]
+    spec, out, after = study["spec"], study["out"], rows(study["out"])
+    networks = {r.source_trial_id for r in after}
+    assert len(networks) == 2  # both trained networks were searched
+    num_stopped = 0
+    for network in networks:
+        trials = sampling_trials(spec, out, network)
+        stopped = [t for t in trials if t.user_attrs.get(REASON_ATTR) == STOPPED_REASON]
+        kept = [t for t in trials if t not in stopped]
+        num_stopped += len(stopped)
+        assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in kept)
+        assert len(kept) == NUM_SETTINGS  # the budget, neither less nor more
+        numbers = {r.number for r in after if r.source_trial_id == network and r.origin == "search"}
+        assert numbers <= {t.number for t in kept}  # no row of a stopped (re-asked) setting is left
+    assert num_stopped >= 1  # the kill left a setting mid-evaluation, and the resume asked it again
+    # Nothing recorded before the kill is lost: the row is still there, or its setting was asked
+    # again (its evaluation was in flight when the driver died) and scored on the same frames.
+    settings = {(r.source_trial_id, r.setting, r.frames) for r in after}
+    for row in study["before"]:
+        assert row in after or (row.source_trial_id, row.setting, row.frames) in settings
+    assert len({(r.source_trial_id, r.number, r.origin, r.split, r.frames) for r in after}) == len(after)
+
+
+def test_stage_1_prunes_and_validates_with_the_reference_sampler_only(study: dict):
+    spec, out = study["spec"], study["out"]
+    epochs = read_epochs(out).to_pylist()
+    assert epochs and all(e["param.sampler.name"] == "ddim" and e["param.sampler.eta"] == 0.5 for e in epochs)
+    stage1 = optuna.load_study(study_name=spec.name, storage=optuna_storage(out)).get_trials(deepcopy=False)
+    assert stage1 and all(not any(k.startswith("sampler.") for k in t.params) for t in stage1)
+    assert all(not key.startswith("sampler.") for key in spec.searched_keys)
+
+
+def test_edm_keys_exist_only_for_edm_settings(study: dict):
+    spec, out = study["spec"], study["out"]
+    trials = [t for n in {r.source_trial_id for r in rows(out)} for t in sampling_trials(spec, out, n)]
+    assert {t.params["sampler.name"] for t in trials} == {"ddim", "edm"}
+    for t in trials:
+        assert ("sampler.S_churn" in t.params) == (t.params["sampler.name"] == "edm")
+    for row in rows(out):
+        setting = json.loads(row.setting)
+        assert ("sampler.S_churn" in setting) == (setting["sampler.name"] == "edm")
+
+
+def test_the_test_split_is_evaluated_for_the_chosen_settings_only(study: dict):
+    out = study["out"]
+    all_rows = rows(out)
+    tested = {(r.source_trial_id, r.number) for r in all_rows if r.split == "test"}
+    assert tested and tested == set(chosen_settings(all_rows))
+    assert all(r.origin == "chosen" and len(r.frame_mpjpe_mm) == r.frames for r in all_rows if r.split == "test")
+    trials = [trial_from_record(r) for r in read_trials(out).to_pylist()]
+    assert all(t.test_mpjpe_mm is None for t in trials)  # stage 1 never touches test (no regress reference here)
+
+
+def test_more_stage_2_settings_never_change_a_trained_network(study: dict, local_ray):
+    spec, out = study["spec"], study["out"]
+    storage = out / "ray"
+    networks = sorted({r.source_trial_id for r in rows(out)})
+    files = [find_checkpoint(storage, n) for n in networks]
+    for file in files:
+        file.chmod(0o444)  # read-only: a write would fail the evaluation
+    digest = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    epochs_before = (out / "epochs.parquet").read_bytes()
+    more = dataclasses.replace(spec, sampling=dataclasses.replace(spec.sampling, num_trials=NUM_SETTINGS + 2))
+    stage = SamplingStage(more, out, None, lambda trial_id: find_checkpoint(storage, trial_id))
+    stage.end_of_stage1([trial_from_record(r) for r in read_trials(out).to_pylist()])
+    assert stage.drain() and stage.finished()
+    assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files} == digest
+    assert (out / "epochs.parquet").read_bytes() == epochs_before  # no training epoch was added
+    for network in networks:
+        kept = [t for t in sampling_trials(spec, out, network) if t.user_attrs.get(REASON_ATTR) != STOPPED_REASON]
+        assert len(kept) == NUM_SETTINGS + 2
+
+
+def _spec(folder: Path, synthetic_npz: Path, fixed: dict) -> Path:
+    smoke = yaml.safe_load((Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml").read_text())
+    smoke.update(
+        name="stage2",
+        budget={"num_trials": 2, "max_epochs": 2, "max_concurrent_trials": 2, "checkpoint_every": 1, "max_failures": 0},
+        data={"path": str(synthetic_npz), "val_subset_size": 128},
+        pruner={"name": "none"},
+        sampler={"name": "bruteforce", "seed": 0},
+        reference=False,
+        space=SPACE,
+        sampling={
+            "reference": REFERENCE,
+            "num_trials": NUM_SETTINGS,
+            "min_frames": 64,
+            "reduction_factor": 4,
+            "max_concurrent": 2,
+            "sampler": {"name": "random", "seed": 0},
+        },
+    )
+    smoke["fixed"].update(fixed)
+    path = folder / "stage2.yaml"
+    path.write_text(yaml.safe_dump(smoke, sort_keys=False))
+    return path
