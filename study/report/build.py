@@ -166,7 +166,7 @@ def write_report(
     Importances come from each run folder's optuna.journal, or from ``storage_url`` (an Optuna RDB URL)."""
     data = load_studies(run_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(data, write_plots(data.trials, data.epochs, out_dir), storage_url)
+    blocks = build_blocks(data, write_plots(data.trials, data.epochs, out_dir, data.samples), storage_url)
     (out_dir / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
     (out_dir / "report.html").write_text(to_html(blocks, out_dir, "posediff-study report"), encoding="utf-8")
     write_csvs(blocks, out_dir)

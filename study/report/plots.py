@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
 from study.report.tables import SAMPLER, SCHEDULE, Record, is_regress, label, scored
+from study.results.choice import final_rows, lower_front, pareto_front
+from study.results.samples import SampleRow
 from study.results.tables import finite
 
 Curves = dict[tuple[str, str], list[Record]]  # (study, trial id) -> epoch rows in epoch order
@@ -96,15 +98,6 @@ def curve_plot(
     fig.savefig(path)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The (cost, error) points no other point beats on both: sorted by cost, error strictly falling."""
-    front: list[tuple[float, float]] = []
-    for cost, error in sorted(points):
-        if not front or error < front[-1][1]:
-            front.append((cost, error))
-    return front
-
-
 def _sweep_score(record: Record) -> float | None:
     """A trial's validation MPJPE for the cost plot: best epoch (training), full split else final (eval rows)."""
     if record["kind"] == "train":
@@ -132,7 +125,7 @@ def pareto_plot(trials: Sequence[Record], path: Path) -> None:
             label=None if tag in labelled else tag,
         )
         labelled.add(tag)
-    front = pareto_front([(float(r["nfe"]), v) for r, v in points])
+    front = lower_front([(float(r["nfe"]), v) for r, v in points], cost=lambda p: p[0], error=lambda p: p[1])
     if front:
         ax.step([c for c, _ in front], [e for _, e in front], where="post", color="black", label="Pareto front")
     reference = [v for r, v in done if is_regress(r)]
@@ -146,7 +139,31 @@ def pareto_plot(trials: Sequence[Record], path: Path) -> None:
     fig.savefig(path)
 
 
-def write_plots(trials: Sequence[Record], epochs: Sequence[Record], out_dir: Path) -> list[tuple[str, str]]:
+def stage2_plot(samples: Sequence[SampleRow], path: Path) -> None:
+    """Stage 2: validation MPJPE against NFE of every fully scored setting, colour = schedule, marker =
+    sampler; the Pareto front over all networks as a step line."""
+    final = final_rows(samples)
+    fig, ax = _figure("Stage 2: accuracy against sampling cost", "network evaluations per pose (NFE)", "val MPJPE (mm)")
+    colours = _colours([str(r.params.get("diffusion.schedule")) for r in final])
+    markers = dict(zip(sorted({str(r.params.get("sampler.name")) for r in final}), "os^vD"))
+    labelled: set[str] = set()
+    for r in final:
+        schedule, family = str(r.params.get("diffusion.schedule")), str(r.params.get("sampler.name"))
+        tag = f"{schedule} / {family}"
+        ax.scatter(
+            r.nfe, r.mpjpe_mm, color=colours[schedule], marker=markers[family], label=None if tag in labelled else tag
+        )
+        labelled.add(tag)
+    front = pareto_front(samples)
+    if front:
+        ax.step([r.nfe for r in front], [r.mpjpe_mm for r in front], where="post", color="black", label="Pareto front")
+    _legend(ax)
+    fig.savefig(path)
+
+
+def write_plots(
+    trials: Sequence[Record], epochs: Sequence[Record], out_dir: Path, samples: Sequence[SampleRow] = ()
+) -> list[tuple[str, str]]:
     """Write every figure under ``out_dir``; (file name, caption) of each."""
     specs = [
         (
@@ -181,4 +198,7 @@ def write_plots(trials: Sequence[Record], epochs: Sequence[Record], out_dir: Pat
             written.append((file, title))
     pareto_plot(trials, out_dir / "error_vs_nfe.png")
     written.append(("error_vs_nfe.png", "Accuracy against sampling cost (complete trials; Pareto front)"))
+    if final_rows(samples):
+        stage2_plot(samples, out_dir / "stage2_error_vs_nfe.png")
+        written.append(("stage2_error_vs_nfe.png", "Stage 2: sampler settings on trained networks (Pareto front)"))
     return written

@@ -8,11 +8,13 @@ in one). Pure functions of samples.parquet rows: the report and the driver choos
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from study.results.samples import SampleRow
 
-Pick = tuple[str, int]  # (source trial id, setting number)
+Pick = tuple[str, int]
+T = TypeVar("T")  # (source trial id, setting number)
 
 
 def final_rows(rows: Iterable[SampleRow]) -> list[SampleRow]:
@@ -30,14 +32,19 @@ def best_per_family(rows: Iterable[SampleRow]) -> dict[tuple[str, str], SampleRo
     return best
 
 
-def pareto_front(rows: Iterable[SampleRow]) -> list[SampleRow]:
-    """Final rows no other final row dominates in (validation MPJPE, NFE), by NFE; of equal points the first."""
-    done = sorted(final_rows(rows), key=lambda r: (r.nfe, r.mpjpe_mm, r.source_trial_id, r.number))
-    front: list[SampleRow] = []
-    for row in done:  # by NFE: a row joins when it beats every cheaper (or as cheap) row's error
-        if not front or row.mpjpe_mm < front[-1].mpjpe_mm:
-            front.append(row)
+def lower_front(items: Iterable[T], cost: Callable[[T], float], error: Callable[[T], float]) -> list[T]:
+    """The items no other beats on both cost and error: by cost, error strictly falling (of equal points the first)."""
+    front: list[T] = []
+    for item in sorted(items, key=lambda i: (cost(i), error(i))):  # stable: ties keep their order
+        if not front or error(item) < error(front[-1]):
+            front.append(item)
     return front
+
+
+def pareto_front(rows: Iterable[SampleRow]) -> list[SampleRow]:
+    """Final rows no other final row dominates in (validation MPJPE, NFE), by NFE."""
+    done = sorted(final_rows(rows), key=lambda r: (r.source_trial_id, r.number))
+    return lower_front(done, cost=lambda r: r.nfe, error=lambda r: r.mpjpe_mm)
 
 
 def chosen_settings(rows: Iterable[SampleRow]) -> list[Pick]:

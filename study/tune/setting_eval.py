@@ -33,6 +33,15 @@ class SettingJob:
     gpus: float = 0.0
 
 
+def loaded_lifter(checkpoint: Path) -> tuple[Any, TrialConfig]:
+    """The network of ``checkpoint`` and its config, loaded once per worker process (read-only)."""
+    from model.checkpoint import load_lifter
+
+    if checkpoint not in _LIFTERS:
+        _LIFTERS[checkpoint] = load_lifter(checkpoint)
+    return _LIFTERS[checkpoint]
+
+
 def evaluate_setting(job: SettingJob) -> dict[str, Any]:
     """Errors (mm), NFE, frames evaluated and available, per-frame MPJPE, time (s) and node of one job.
 
@@ -49,16 +58,13 @@ def _evaluate(job: SettingJob) -> dict[str, Any]:
     import ray
     import torch
 
-    from model.checkpoint import load_lifter
     from model.evaluate import evaluate
     from study.tune.devices import num_threads, trial_device
     from study.tune.trainable import cached_splits, node_label
 
     clock = time.perf_counter(), time.process_time()
     torch.set_num_threads(num_threads(job.cpus))
-    if job.checkpoint not in _LIFTERS:
-        _LIFTERS[job.checkpoint] = load_lifter(job.checkpoint)
-    lifter, cfg = _LIFTERS[job.checkpoint]
+    lifter, cfg = loaded_lifter(job.checkpoint)
     device = trial_device(job.gpus)
     split = getattr(cached_splits(cfg.data), job.split)
     available = min(len(split), cfg.data.eval_subset_size or len(split))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.config import SamplerConfig, TrialConfig, check_ranges
+from model.config import SamplerConfig, check_ranges
 from model.errors import PoseDiffError
 from study.results.layout import CHECKPOINT_FILE, RAY_DIR
 from study.results.tables import TRIALS_FILE, ResultsStore, TrialRow, file_study, finite, read_trials, trial_from_record
@@ -108,9 +108,6 @@ def plan(run_dir: Path, sweep: SweepSpec, top: int, ray_dir: Path | None = None)
     return list(jobs.values())
 
 
-_LIFTERS: dict[Path, tuple[Any, TrialConfig]] = {}  # per worker process: each checkpoint loaded once
-
-
 def evaluate_job(job: EvalJob) -> dict[str, Any]:
     """One Ray task: :func:`evaluate_splits`, or ``{"error": (where, expected, found)}`` on a PoseDiffError."""
     try:
@@ -124,15 +121,13 @@ def evaluate_splits(job: EvalJob) -> dict[str, Any]:
     import ray
     import torch
 
-    from model.checkpoint import load_lifter
     from model.evaluate import evaluate
+    from study.tune.setting_eval import loaded_lifter
     from study.tune.trainable import cached_splits, node_label
 
     clock = time.perf_counter(), time.process_time()
     torch.set_num_threads(1)
-    if job.checkpoint not in _LIFTERS:
-        _LIFTERS[job.checkpoint] = load_lifter(job.checkpoint)
-    lifter, cfg = _LIFTERS[job.checkpoint]
+    lifter, cfg = loaded_lifter(job.checkpoint)
     splits, out = cached_splits(cfg.data), {}
     for name in job.splits:
         part = getattr(splits, name).seeded_subset(job.eval_subset_size, cfg.data.val_subset_seed)

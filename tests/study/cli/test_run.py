@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from study.results.layout import SPEC_FILE
+from study.results.samples import read_samples
 
 SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
 
@@ -68,3 +69,19 @@ def test_smoke_study_through_the_cli_prunes(study_check, tmp_path: Path):
     again = run_cli("--space", str(spec_file), "--out", str(out), "--quiet")  # a finished study: report only
     assert again.returncode == 0 and " started | " not in again.stderr and "Optuna trials:" in again.stderr
     assert len(study_check(out, "smoke")[0]) == 11
+    # Stage 2 searched every complete diffusion network and tested the chosen settings; the report shows both stages.
+    networks = {
+        r["trial_id"] for r in rows if r["status"] == "complete" and r["param.diffusion.prediction"] != "regress"
+    }
+    samples = read_samples(out).to_pylist()
+    assert {r["source_trial_id"] for r in samples} == networks
+    assert any(r["origin"] == "chosen" for r in samples) and " tested: test " in result.stderr
+    report = subprocess.run(
+        [sys.executable, "-m", "study", "report", str(out), "--out", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "Schedule x sampler comparison" in text and "Stage 2: sampler settings on trained networks" in text

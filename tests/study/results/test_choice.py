@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from study.results.choice import best_per_family, chosen_settings, pareto_front
+from study.results.choice import best_per_family, chosen_settings, lower_front, pareto_front
 from study.results.samples import SampleRow
 
 
@@ -54,3 +54,12 @@ def test_pareto_front_over_networks_by_nfe() -> None:
 
 def test_chosen_is_the_union_without_repeats() -> None:
     assert chosen_settings(ROWS) == [("a", 1), ("a", 2), ("b", 0)]
+
+
+def test_lower_front_keeps_points_no_cheaper_point_beats():
+    points = [(19.0, 31.0), (10.0, 40.0), (39.0, 28.0), (20.0, 35.0), (10.0, 45.0), (79.0, 29.0)]
+    assert lower_front(points, cost=lambda p: p[0], error=lambda p: p[1]) == [(10.0, 40.0), (19.0, 31.0), (39.0, 28.0)]
+
+
+def test_lower_front_of_nothing_is_empty():
+    assert lower_front([], cost=lambda p: p[0], error=lambda p: p[1]) == []
