@@ -29,7 +29,7 @@ class SamplingSpec:
     """Stage 2 of a study: which networks, how many settings each, how they are scored."""
 
     reference: dict[str, Any] = field(default_factory=dict)  # sampler.* keys stage 1 validates with
-    top: int | None = None  # search the top k complete networks (full-split val MPJPE); None: every one
+    top: int | None = None  # search networks among the top k so far (full-split val MPJPE); None: every one
     num_trials: int = 1  # Optuna trials (sampler settings) per network
     objectives: tuple[str, ...] = OBJECTIVES[0]
     sampler: tuple[str, dict] = ("tpe", {"seed": 0})

@@ -35,7 +35,7 @@ from study.tune.bridge import OptunaPruningScheduler, OptunaSearcher
 from study.tune.callbacks import ResultsCallback, View
 from study.tune.optuna_link import OptunaLink
 from study.tune.sampling import SamplingStage
-from study.tune.sweep import find_checkpoint
+from study.tune.setting_eval import find_checkpoint
 from study.tune.trainable import make_trainable
 
 
@@ -258,7 +258,7 @@ def sampling_stage(spec: StudySpec, options: RunOptions) -> SamplingStage:
     """Stage 2 of the study, its networks' checkpoints looked up in the study's Ray storage."""
     storage, _ = experiment_path(spec, options)
     return SamplingStage(
-        spec, run_dir_of(spec, options), options.storage_url, lambda trial_id: find_checkpoint(Path(storage), trial_id)
+        spec, run_dir_of(spec, options), options.storage_url, lambda trial_id: find_checkpoint(storage, trial_id)
     )
 
 

@@ -54,6 +54,10 @@ def tell(study: optuna.Study, trial: optuna.trial.Trial, values: Any, state: Tri
             raise
 
 
+def _network_score(row: TrialRow) -> tuple[float, str]:
+    return (row.val_full_mpjpe_mm if row.val_full_mpjpe_mm is not None else float("inf"), row.trial_id)
+
+
 def event_line(row: SampleRow) -> str:
     """A stage-2 event for the live view and --quiet logs."""
     what = "tested" if row.origin == "chosen" else row.status
@@ -73,7 +77,7 @@ class Network:
     """A trained network in stage 2: its stage-1 row, checkpoint, complete config and Optuna study."""
 
     row: TrialRow
-    checkpoint: Path
+    checkpoint: str  # path or URI of its latest checkpoint file
     study: optuna.Study
 
     def closed(self) -> int:
@@ -106,9 +110,10 @@ class SamplingStage:
 
     def __init__(self, spec: StudySpec, run_dir: Path, storage_url: str | None, find_checkpoint: Any) -> None:
         self.spec, self.run_dir, self.storage_url = spec, Path(run_dir), storage_url
-        self.find_checkpoint = find_checkpoint  # trial id -> Path of its latest checkpoint file
+        self.find_checkpoint = find_checkpoint  # trial id -> path or URI of its latest checkpoint file
         self.store = SamplesStore(self.run_dir, spec.name, spec.sampling_keys)
         self.networks: dict[str, Network] = {}
+        self.complete: dict[str, TrialRow] = {}  # every complete network seen, searched or not
         self.pending: dict[Any, Pending] = {}
         self.stage1_done = False
         self.gate = EpochGate.from_env(SAMPLING_GATE_ENV)  # tests hold stage 2 where they choose
@@ -124,8 +129,9 @@ class SamplingStage:
         """Start (or, after a stopped driver, continue) the search on one trained network."""
         if not self.wants(row) or row.trial_id in self.networks:
             return
-        if self.spec.sampling.top is not None and not self.stage1_done:
-            return  # the top k are known only once stage 1 ends (see :meth:`end_of_stage1`)
+        self.complete[row.trial_id] = row
+        if not self._among_top(row):
+            return  # not among the top k so far; end_of_stage1 adds it if it is among the final top k
         study = optuna.create_study(
             study_name=sampling_study_name(self.spec.name, row.trial_id),
             storage=optuna_storage(self.run_dir, self.storage_url),
@@ -141,6 +147,15 @@ class SamplingStage:
         network = Network(row, self.find_checkpoint(row.trial_id), study)
         self._ask_again_what_a_stopped_driver_left(network)
         self.networks[row.trial_id] = network
+
+    def _among_top(self, row: TrialRow) -> bool:
+        """With ``top: k``, whether ``row`` ranks among the k best complete networks seen so far (full-split
+        validation MPJPE with the reference sampler): sampler searches go to promising networks first."""
+        top = self.spec.sampling.top
+        if top is None:
+            return True
+        ranked = sorted(self.complete.values(), key=_network_score)
+        return row.trial_id in {r.trial_id for r in ranked[:top]}
 
     def _sampler(self, row: TrialRow) -> optuna.samplers.BaseSampler:
         """The spec's stage-2 sampler, its seed offset by the network's trial number (networks differ)."""
@@ -232,7 +247,7 @@ class SamplingStage:
     def _job(self, params: dict[str, Any], split: str, frames: int | None) -> SettingJob:
         sampler = trial_config(params).sampler
         return SettingJob(
-            Path(),  # set in _launch from the network
+            "",  # set in _launch from the network
             sampler,
             split,
             frames,

@@ -7,16 +7,21 @@ the same network see the same frames in the same order (what a paired comparison
 
 from __future__ import annotations
 
+import fnmatch
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
+
 from model.config import SamplerConfig, TrialConfig
 from model.errors import PoseDiffError
+from study.results.layout import CHECKPOINT_FILE
 
-_LIFTERS: dict[Path, tuple[Any, TrialConfig]] = {}  # per worker process: each checkpoint loaded once
+_LIFTERS: dict[str, tuple[Any, TrialConfig]] = {}  # per worker process: each checkpoint loaded once
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class SettingJob:
     """What a task evaluates: ``checkpoint``'s network, ``sampler``, ``frames`` of ``split`` (None: the
     network's own ``data.eval_subset_size``), the noise ``seed``, on ``cpus`` threads and ``gpus`` share."""
 
-    checkpoint: Path
+    checkpoint: str  # a path, or a URI (s3://..., file://...) of the study's Ray storage
     sampler: SamplerConfig
     split: str  # "val" | "test"
     frames: int | None
@@ -33,12 +38,41 @@ class SettingJob:
     gpus: float = 0.0
 
 
-def loaded_lifter(checkpoint: Path) -> tuple[Any, TrialConfig]:
-    """The network of ``checkpoint`` and its config, loaded once per worker process (read-only)."""
+def find_checkpoint(storage: str, trial_id: str) -> str:
+    """The latest ``checkpoint_*/trial.pt`` of a Tune trial under the Ray storage ``storage`` (a folder or a URI
+    pyarrow reads: ``<experiment>/*_<trial id>_*/checkpoint_*/trial.pt``), as a path or URI like ``storage``."""
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage) if "://" in storage else (pyarrow.fs.LocalFileSystem(), storage)
+    root = root.rstrip("/")
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True, allow_not_found=True))
+    pattern = f"*/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"
+    found = sorted(
+        (
+            rel
+            for rel in (i.path[len(root) + 1 :] for i in infos)
+            if fnmatch.fnmatch(rel, pattern) and rel.count("/") == 3
+        ),
+        key=lambda rel: rel.split("/")[2],
+    )
+    if not found:
+        raise PoseDiffError(storage, f"a checkpoint of trial {trial_id} ({pattern})", "none")
+    return f"{storage.rstrip('/')}/{found[-1]}"
+
+
+def loaded_lifter(checkpoint: str | Path) -> tuple[Any, TrialConfig]:
+    """The network of ``checkpoint`` (a path or URI) and its config, loaded once per worker process, read-only."""
     from model.checkpoint import load_lifter
 
+    checkpoint = str(checkpoint)
     if checkpoint not in _LIFTERS:
-        _LIFTERS[checkpoint] = load_lifter(checkpoint)
+        if "://" in checkpoint:  # remote storage: a local copy, removed once loaded
+            fs, path = pyarrow.fs.FileSystem.from_uri(checkpoint)
+            with tempfile.TemporaryDirectory(prefix="posediff-net-") as folder:
+                local = Path(folder) / CHECKPOINT_FILE
+                with fs.open_input_file(path) as source:
+                    local.write_bytes(source.read())
+                _LIFTERS[checkpoint] = load_lifter(local)
+        else:
+            _LIFTERS[checkpoint] = load_lifter(checkpoint)
     return _LIFTERS[checkpoint]
 
 

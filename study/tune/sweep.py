@@ -22,9 +22,10 @@ from typing import Any
 
 from model.config import SamplerConfig, check_ranges
 from model.errors import PoseDiffError
-from study.results.layout import CHECKPOINT_FILE, RAY_DIR
+from study.results.layout import RAY_DIR
 from study.results.tables import TRIALS_FILE, ResultsStore, TrialRow, file_study, finite, read_trials, trial_from_record
 from study.spec.sweep_file import TRIAL_SUBSET, SweepSpec, resolve_sampler
+from study.tune.setting_eval import find_checkpoint, loaded_lifter
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class EvalJob:
 
     source: TrialRow
     eval_id: str
-    checkpoint: Path
+    checkpoint: str  # a path, or a URI (s3://..., file://...) of the study's Ray storage
     sampler: SamplerConfig
     eval_subset_size: int | None
     seed: int
@@ -70,27 +71,12 @@ def top_trials(run_dir: Path, top: int) -> list[TrialRow]:
     return sorted(done, key=lambda r: r.best_val_mpjpe_mm)[:top]
 
 
-def find_checkpoint(ray_dir: Path, trial_id: str) -> Path:
-    """The latest ``checkpoint_*/trial.pt`` of a Tune trial (its folder name holds the trial id)."""
-    found = sorted(ray_dir.glob(f"*/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE}"), key=lambda p: p.parent.name)
-    if not found:
-        raise PoseDiffError(
-            str(ray_dir),
-            f"a checkpoint of trial {trial_id} (<experiment>/*_{trial_id}_*/checkpoint_*/{CHECKPOINT_FILE})",
-            "none",
-        )
-    return found[-1]
-
-
 def plan(run_dir: Path, sweep: SweepSpec, top: int, ray_dir: Path | None = None) -> list[EvalJob]:
     """One job per (top trial, distinct resolved setting), each setting range-checked against the trial's config."""
-    from model.checkpoint import load_checkpoint
-    from model.config import trial_config
-
     jobs: dict[str, EvalJob] = {}
     for source in top_trials(run_dir, top):
-        checkpoint = find_checkpoint(ray_dir or Path(run_dir) / RAY_DIR, source.trial_id)
-        cfg = trial_config(load_checkpoint(checkpoint)["config"], where=str(checkpoint))
+        checkpoint = find_checkpoint(str(ray_dir or Path(run_dir) / RAY_DIR), source.trial_id)
+        cfg = loaded_lifter(checkpoint)[1]
         subset = cfg.data.eval_subset_size if sweep.eval_subset_size is TRIAL_SUBSET else sweep.eval_subset_size
         for i, setting in enumerate(sweep.settings):
             sampler = resolve_sampler(cfg.sampler, setting)
@@ -122,7 +108,6 @@ def evaluate_splits(job: EvalJob) -> dict[str, Any]:
     import torch
 
     from model.evaluate import evaluate
-    from study.tune.setting_eval import loaded_lifter
     from study.tune.trainable import cached_splits, node_label
 
     clock = time.perf_counter(), time.process_time()

@@ -11,11 +11,12 @@ import yaml
 
 from study.results.layout import SPEC_FILE
 from study.results.samples import read_samples
+from study.tune.gate import HUNG_S
 
 SMOKE = Path(__file__).resolve().parents[3] / "searchspaces" / "smoke.yaml"
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = HUNG_S) -> subprocess.CompletedProcess:
     """`python -m study run ...` (the console script's code path), capturing output."""
     return subprocess.run(
         [sys.executable, "-m", "study", "run", *args], capture_output=True, text=True, timeout=timeout

@@ -82,7 +82,7 @@ def run_until(args: list[str], out: Path, what: str, grow: int, sig: signal.Sign
                     gate.issue()
                 time.sleep(0.1)
             proc.send_signal(sig)
-            return proc.wait(timeout=180)
+            return proc.wait(timeout=HUNG_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -94,6 +94,7 @@ def test_driver_killed_at_four_points_resumes_exactly(tiny_spec, study_check, tm
         name="resume",
         budget={"num_trials": NUM_TRIALS, "max_epochs": 3},
         pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0},
+        sampling={"num_trials": 1},  # stage 2 at its smallest: its own kills are test_sampling.py's
     )
     out = tmp_path / "run"
     args = [sys.executable, "-m", "study", "run", "--space", str(spec_file), "--out", str(out), "--quiet"]
@@ -106,7 +107,7 @@ def test_driver_killed_at_four_points_resumes_exactly(tiny_spec, study_check, tm
         text = log.read_text()
         assert not finished_before & events(text, {"started"}), text[-2000:]  # nothing finished is redone
         finished_before |= events(text, {"complete", "pruned", "failed"})
-    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=HUNG_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     trials, rows, _ = study_check(out, "resume")  # all closed, Parquet == Optuna, each epoch row once
     # An Optuna trial a killed driver asked for but Tune never ran is reused, or closed as FAIL; one

@@ -27,7 +27,7 @@ from study.results.tables import read_epochs, read_trials, trial_from_record
 from study.spec.study_spec import load_spec
 from study.tune.gate import HUNG_S, SAMPLING_GATE_ENV, EpochGate
 from study.tune.sampling import REASON_ATTR, STOPPED_REASON, SamplingStage, sampling_study_name
-from study.tune.sweep import find_checkpoint
+from study.tune.setting_eval import SettingJob, evaluate_setting, find_checkpoint
 
 pytestmark = pytest.mark.slow
 NUM_SETTINGS = 3
@@ -77,7 +77,7 @@ def run_behind_gate(args: list[str], out: Path, gate: EpochGate, num_rows: int, 
                     gate.issue()
                 time.sleep(0.1)
             proc.send_signal(signal.SIGKILL)
-            return proc.wait(timeout=60)
+            return proc.wait(timeout=HUNG_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -92,7 +92,7 @@ def study(tmp_path_factory: pytest.TempPathFactory, synthetic_npz: Path, tiny_fi
     args = [sys.executable, "-m", "study", "run", "--space", str(spec_file), "--out", str(out), "--quiet"]
     code = run_behind_gate(args, out, EpochGate(folder / "gate"), 3, folder / "run0.log")
     before = rows(out)
-    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=HUNG_S)
     return {"spec": load_spec(spec_file), "out": out, "code": code, "before": before, "resumed": resumed}
 
 
@@ -157,9 +157,9 @@ def test_the_test_split_is_evaluated_for_the_chosen_settings_only(study: dict):
 
 def test_more_stage_2_settings_never_change_a_trained_network(study: dict, local_ray):
     spec, out = study["spec"], study["out"]
-    storage = out / "ray"
+    storage = str(out / "ray")
     networks = sorted({r.source_trial_id for r in rows(out)})
-    files = [find_checkpoint(storage, n) for n in networks]
+    files = [Path(find_checkpoint(storage, n)) for n in networks]
     for file in files:
         file.chmod(0o444)  # read-only: a write would fail the evaluation
     digest = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
@@ -198,3 +198,32 @@ def _spec(folder: Path, synthetic_npz: Path, fixed: dict) -> Path:
     path = folder / "stage2.yaml"
     path.write_text(yaml.safe_dump(smoke, sort_keys=False))
     return path
+
+
+def test_a_network_in_storage_named_by_uri_is_found_and_evaluated_alike(study: dict):
+    # The Ray storage may be a URI (s3://, gs://, file://) that pyarrow reads: the same checkpoint, the same figures.
+    out = study["out"]
+    network = sorted({r.source_trial_id for r in rows(out)})[0]
+    local = find_checkpoint(str(out / "ray"), network)
+    uri = find_checkpoint((out / "ray").as_uri(), network)
+    assert uri == (out / "ray").as_uri() + local[len(str(out / "ray")) :]
+    sampler = load_spec(study["spec"].source).trial_config({}).sampler
+    figures = [evaluate_setting(SettingJob(c, sampler, "val", 64)) for c in (local, uri)]
+    assert figures[0]["mpjpe_mm"] == figures[1]["mpjpe_mm"] and figures[0]["frames"] == 64
+    with pytest.raises(PoseDiffError, match="a checkpoint of trial nosuch"):
+        find_checkpoint((out / "ray").as_uri(), "nosuch")
+
+
+def test_with_top_k_only_networks_among_the_best_so_far_are_searched(study: dict, tmp_path: Path):
+    spec = study["spec"]
+    top1 = dataclasses.replace(spec, sampling=dataclasses.replace(spec.sampling, top=1))
+    stage = SamplingStage(top1, tmp_path, None, lambda trial_id: f"unused/{trial_id}")
+    base = [trial_from_record(r) for r in read_trials(study["out"]).to_pylist()][0]
+    rows = [
+        dataclasses.replace(base, trial_id=t, val_full_mpjpe_mm=v) for t, v in (("a", 50.0), ("b", 40.0), ("c", 60.0))
+    ]
+    for row in rows:  # completing in this order: a (best so far), b (better), c (worse than b)
+        stage.add(row)
+    assert set(stage.networks) == {"a", "b"}
+    stage.end_of_stage1(rows)  # the final top 1 (b) is searched already; c never is
+    assert set(stage.networks) == {"a", "b"}
