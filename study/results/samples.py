@@ -99,12 +99,15 @@ class SamplesStore:
         """Insert or replace the row with the same key."""
         self._rows[row.key] = row
 
-    def forget(self, source_trial_id: str, number: int) -> int:
-        """Drop every row of one stage-2 trial (a setting whose evaluation a stopped driver left half done)."""
-        gone = [k for k in self._rows if k[0] == source_trial_id and k[1] == number]
-        for key in gone:
-            del self._rows[key]
-        return len(gone)
+    def renumber(self, source_trial_id: str, number: int, new_number: int) -> list[SampleRow]:
+        """Move the search rows of one stage-2 trial to another (a setting a stopped driver left half done,
+        asked again as ``new_number``); the moved rows, fewest frames first."""
+        moved = []
+        for key in [k for k in self._rows if k[:3] == (source_trial_id, number, "search")]:
+            row = dataclasses.replace(self._rows.pop(key), number=new_number)
+            self._rows[row.key] = row
+            moved.append(row)
+        return sorted(moved, key=lambda r: r.frames)
 
     def rows(self, source_trial_id: str | None = None) -> list[SampleRow]:
         """Every row (or one network's), ordered by source trial, number, origin, split, frames."""

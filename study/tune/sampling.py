@@ -9,8 +9,9 @@ hears of it. When every network is searched, the chosen settings (the best of ea
 per network, and the MPJPE-vs-NFE Pareto front) are evaluated once on the test split.
 
 The driver calls :meth:`SamplingStage.poll` from Tune's loop (no threads) and :meth:`drain` after it.
-A stopped driver leaves RUNNING settings: the next run fails them, drops their rows and asks the
-same setting again, so nothing is lost or counted twice.
+A stopped driver leaves RUNNING settings: the next run fails them and asks each setting again; the new
+trial takes over the old one's rows, tells Optuna the rungs they hold and goes on from the next rung, so
+nothing recorded is lost, evaluated twice or counted twice.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from study.tune.setting_eval import SettingJob, evaluate_setting
 
 STOPPED_REASON = "the driver stopped during its evaluation; asked again"
 REASON_ATTR = "fail_reason"
+RESUMES_ATTR = "posediff.resumes"  # the stopped trial whose recorded rungs this one takes over
 SAME_AS_ATTR = "posediff.same_as"  # a setting identical to an earlier one takes its result, unevaluated
 POLL_S = 0.5
 
@@ -165,13 +167,17 @@ class SamplingStage:
         return make_sampler(name, kwargs)
 
     def _ask_again_what_a_stopped_driver_left(self, network: Network) -> None:
+        """Fail each setting a stopped driver left RUNNING and enqueue it again (see :meth:`_resume`)."""
+        waiting = network.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        enqueued = {t.user_attrs.get(RESUMES_ATTR) for t in waiting}
         for frozen in network.running():
-            self.store.forget(network.row.trial_id, frozen.number)
             trial = optuna.trial.Trial(network.study, frozen._trial_id)
             trial.set_user_attr(REASON_ATTR, STOPPED_REASON)  # first: a kill here leaves it RUNNING, done again
+            if frozen.number not in enqueued:  # else a kill between the enqueue and the tell enqueued it
+                network.study.enqueue_trial(
+                    frozen.params, user_attrs={RESUMES_ATTR: frozen.number}, skip_if_exists=False
+                )
             tell(network.study, trial, None, TrialState.FAIL)
-            network.study.enqueue_trial(frozen.params, skip_if_exists=False)
-        self.store.flush()
 
     def end_of_stage1(self, rows: list[TrialRow]) -> None:
         """Stage 1 has ended: add its networks (the top k by full-split val MPJPE when the spec says so)."""
@@ -212,9 +218,35 @@ class SamplingStage:
             while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
                 trial = network.study.ask()
                 setting, params = self._setting_config(network, trial)
-                if not self._reuse(network, trial, params):
-                    job = self._job(params, "val", self._first())
-                    self._launch(Pending(network, trial.number, setting, params, "search", job))
+                pending = Pending(network, trial.number, setting, params, "search", self._job(params, "val", None))
+                if not self._resume(pending, trial) and not self._reuse(network, trial, params):
+                    self._launch(dataclasses.replace(pending, job=self._job(params, "val", self._first())))
+
+    def _resume(self, pending: Pending, trial: optuna.trial.Trial) -> bool:
+        """Take over the rows of the stopped setting ``trial`` asks again: tell Optuna the rungs they hold
+        (the pruner's verdicts stand as recorded), then close it as recorded or go on from the next rung.
+        False when ``trial`` is a new setting or its stopped one recorded nothing."""
+        network, number = pending.network, trial.user_attrs.get(RESUMES_ATTR)
+        moved: list[SampleRow] = []
+        while number is not None and not moved:  # a kill before the rows moved leaves them one trial back
+            moved = self.store.renumber(network.row.trial_id, number, trial.number)
+            number = network.study.get_trials(deepcopy=False)[number].user_attrs.get(RESUMES_ATTR)
+        if not moved:
+            return False
+        self.store.flush()
+        for row in (r for r in moved if r.status != "complete"):
+            trial.report(row.mpjpe_mm, row.frames)
+            trial.should_prune()  # records the rung for successive halving
+        last = moved[-1]
+        if last.status == "rung":
+            frames = last.frames * self.spec.sampling.reduction_factor
+            self._launch(dataclasses.replace(pending, job=dataclasses.replace(pending.job, frames=frames)))
+        elif last.status == "pruned":
+            tell(network.study, trial, None, TrialState.PRUNED)
+        else:
+            values = [last.mpjpe_mm, last.nfe][: len(self.spec.sampling.objectives)]
+            tell(network.study, trial, values, TrialState.COMPLETE)
+        return True
 
     def _reuse(self, network: Network, trial: optuna.trial.Trial, params: dict[str, Any]) -> bool:
         """Close ``trial`` with the result of an earlier, identical setting (no evaluation); False if none."""
@@ -279,7 +311,7 @@ class SamplingStage:
 
     # -- results back ------------------------------------------------------------------------
     def _record(self, pending: Pending, figures: dict[str, Any]) -> None:
-        """Row first (flushed), then Optuna: a kill in between re-asks the setting and replaces the row."""
+        """Row first (flushed), then Optuna: after a kill in between, the re-asked setting acts on the row."""
         final = figures["frames"] >= figures["available_frames"]
         network, number = pending.network, pending.number
         if self.gate is not None:

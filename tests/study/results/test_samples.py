@@ -32,7 +32,9 @@ def test_rows_round_trip_with_their_complete_config_and_per_frame_errors(tmp_pat
     }  # every key of the resolved config, fixed values and defaults included
     again = SamplesStore(tmp_path, "s")
     assert [r.key for r in again.rows()] == [r.key for r in back] and again.searched == {"sampler.name"}
-    assert again.forget("a", 0) == 2 and again.rows() == []
+    moved = again.renumber("a", 0, 3)  # the search row moves to the new number; the test row stays
+    assert [(r.number, r.mpjpe_mm) for r in moved] == [(3, 49.0)]
+    assert sorted((r.number, r.origin) for r in again.rows()) == [(0, "chosen"), (3, "search")]
 
 
 def test_another_studys_samples_are_refused(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from model.errors import PoseDiffError
 from study.results.choice import chosen_settings
-from study.results.samples import read_samples, sample_from_record
+from study.results.samples import SamplesStore, read_samples, sample_from_record
 from study.results.storage import optuna_storage
 from study.results.tables import read_epochs, read_trials, trial_from_record
 from study.spec.study_spec import load_spec
@@ -117,11 +117,12 @@ def test_a_driver_killed_in_stage_2_resumes_without_losing_or_duplicating(study:
         numbers = {r.number for r in after if r.source_trial_id == network and r.origin == "search"}
         assert numbers <= {t.number for t in kept}  # no row of a stopped (re-asked) setting is left
     assert num_stopped >= 1  # the kill left a setting mid-evaluation, and the resume asked it again
-    # Nothing recorded before the kill is lost: the row is still there, or its setting was asked
-    # again (its evaluation was in flight when the driver died) and scored on the same frames.
-    settings = {(r.source_trial_id, r.setting, r.frames) for r in after}
-    for row in study["before"]:
-        assert row in after or (row.source_trial_id, row.setting, row.frames) in settings
+    # Nothing recorded before the kill is lost: every row is still there with its result (a setting
+    # asked again keeps its rows under its new number), and no setting is scored twice on the same frames.
+    kept_rows = {(r.source_trial_id, r.setting, r.frames, r.mpjpe_mm) for r in after}
+    assert {(r.source_trial_id, r.setting, r.frames, r.mpjpe_mm) for r in study["before"]} <= kept_rows
+    search = [(r.source_trial_id, r.setting, r.frames) for r in after if r.origin == "search"]
+    assert len(set(search)) == len(search)
     assert len({(r.source_trial_id, r.number, r.origin, r.split, r.frames) for r in after}) == len(after)
 
 
@@ -227,3 +228,41 @@ def test_with_top_k_only_networks_among_the_best_so_far_are_searched(study: dict
     assert set(stage.networks) == {"a", "b"}
     stage.end_of_stage1(rows)  # the final top 1 (b) is searched already; c never is
     assert set(stage.networks) == {"a", "b"}
+
+
+@pytest.mark.parametrize("last", ["pruned", "complete"])
+def test_a_setting_asked_again_takes_over_its_recorded_rungs_unevaluated(study: dict, tmp_path: Path, last: str):
+    # The driver died after flushing a setting's rows and before telling Optuna: the next run asks the
+    # setting again, moves the rows to the new trial, tells Optuna what they hold and evaluates nothing.
+    one = dataclasses.replace(study["spec"], sampling=dataclasses.replace(study["spec"].sampling, num_trials=1))
+    killed = SamplingStage(one, tmp_path, None, lambda trial_id: f"unused/{trial_id}")
+    base = next(r for r in (trial_from_record(t) for t in read_trials(study["out"]).to_pylist()) if killed.wants(r))
+    killed.add(base)
+    network = killed.networks[base.trial_id]
+    trial = network.study.ask()
+    setting, params = killed._setting_config(network, trial)
+    template = dataclasses.replace(
+        next(r for r in rows(study["out"]) if r.origin == "search"),
+        source_trial_id=base.trial_id,
+        number=trial.number,
+        setting=json.dumps(setting, sort_keys=True),
+        params=params,
+    )
+    for frames, mpjpe_mm, status in ((64, 80.0, "rung"), (256, 90.0, last)):
+        killed.store.record(dataclasses.replace(template, frames=frames, mpjpe_mm=mpjpe_mm, status=status))
+    killed.store.flush()
+    resumed = SamplingStage(one, tmp_path, None, lambda trial_id: f"unused/{trial_id}")
+    resumed.add(base)
+    resumed.poll()
+    first, again = resumed.networks[base.trial_id].study.get_trials()
+    assert first.state == TrialState.FAIL and first.user_attrs[REASON_ATTR] == STOPPED_REASON
+    assert again.params == first.params and not resumed.pending  # nothing was evaluated again
+    if last == "pruned":
+        assert again.state == TrialState.PRUNED and again.intermediate_values == {64: 80.0, 256: 90.0}
+    else:
+        assert again.state == TrialState.COMPLETE and again.values == [90.0] and again.intermediate_values == {64: 80.0}
+    assert [(r.number, r.frames, r.status) for r in SamplesStore(tmp_path, one.name).rows()] == [
+        (again.number, 64, "rung"),
+        (again.number, 256, last),
+    ]
+    assert resumed._search_done(resumed.networks[base.trial_id])
