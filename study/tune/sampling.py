@@ -117,6 +117,7 @@ class SamplingStage:
         self.networks: dict[str, Network] = {}
         self.complete: dict[str, TrialRow] = {}  # every complete network seen, searched or not
         self.pending: dict[Any, Pending] = {}
+        self.parked: list[tuple[Network, optuna.trial.Trial, dict[str, Any]]] = []  # identical setting in flight
         self.stage1_done = False
         self.gate = EpochGate.from_env(SAMPLING_GATE_ENV)  # tests hold stage 2 where they choose
         self.on_event: Callable[[str], None] | None = None  # the live view's event line
@@ -214,13 +215,26 @@ class SamplingStage:
         return network.closed() >= self.spec.sampling.num_trials and not network.running()
 
     def _submit(self) -> None:
+        self.parked = [p for p in self.parked if not self._reuse(*p)]  # their twins may have closed
         for network in self.networks.values():
             while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
                 trial = network.study.ask()
                 setting, params = self._setting_config(network, trial)
                 pending = Pending(network, trial.number, setting, params, "search", self._job(params, "val", None))
-                if not self._resume(pending, trial) and not self._reuse(network, trial, params):
-                    self._launch(dataclasses.replace(pending, job=self._job(params, "val", self._first())))
+                if self._resume(pending, trial) or self._reuse(network, trial, params):
+                    continue
+                if self._in_flight(network, params):  # wait for its result instead of evaluating it twice
+                    self.parked.append((network, trial, params))
+                    continue
+                self._launch(dataclasses.replace(pending, job=self._job(params, "val", self._first())))
+
+    def _in_flight(self, network: Network, params: dict[str, Any]) -> bool:
+        """Whether an identical setting of ``network`` is under evaluation in the search."""
+        sampler = trial_config(params).sampler
+        return any(
+            p.network is network and p.origin == "search" and trial_config(p.params).sampler == sampler
+            for p in self.pending.values()
+        )
 
     def _resume(self, pending: Pending, trial: optuna.trial.Trial) -> bool:
         """Take over the rows of the stopped setting ``trial`` asks again: tell Optuna the rungs they hold

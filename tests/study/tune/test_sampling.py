@@ -26,7 +26,14 @@ from study.results.storage import optuna_storage
 from study.results.tables import read_epochs, read_trials, trial_from_record
 from study.spec.study_spec import load_spec
 from study.tune.gate import HUNG_S, SAMPLING_GATE_ENV, EpochGate
-from study.tune.sampling import REASON_ATTR, RESUMES_ATTR, STOPPED_REASON, SamplingStage, sampling_study_name
+from study.tune.sampling import (
+    REASON_ATTR,
+    RESUMES_ATTR,
+    SAME_AS_ATTR,
+    STOPPED_REASON,
+    SamplingStage,
+    sampling_study_name,
+)
 from study.tune.setting_eval import SettingJob, evaluate_setting, find_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -125,6 +132,8 @@ def test_a_driver_killed_in_stage_2_resumes_without_losing_or_duplicating(study:
     for row in study["before"]:
         number = moved_to.get((row.source_trial_id, row.number), row.number)
         assert dataclasses.replace(row, number=number) in after
+    search = [(r.source_trial_id, r.setting, r.frames) for r in after if r.origin == "search"]
+    assert len(set(search)) == len(search)  # no setting scored twice on the same frames (twins wait)
     assert len({(r.source_trial_id, r.number, r.origin, r.split, r.frames) for r in after}) == len(after)
 
 
@@ -268,3 +277,21 @@ def test_a_setting_asked_again_takes_over_its_recorded_rungs_unevaluated(study: 
         (again.number, 256, last),
     ]
     assert resumed._search_done(resumed.networks[base.trial_id])
+
+
+def test_a_setting_identical_to_one_in_flight_waits_for_its_result(study: dict, tmp_path: Path, local_ray):
+    # Two identical settings asked side by side (max_concurrent 2): the second takes the first's result
+    # when it closes instead of being evaluated too.
+    spec, storage = study["spec"], str(study["out"] / "ray")
+    two = dataclasses.replace(spec, sampling=dataclasses.replace(spec.sampling, num_trials=2, max_concurrent=2))
+    stage = SamplingStage(two, tmp_path, None, lambda trial_id: find_checkpoint(storage, trial_id))
+    base = next(r for r in (trial_from_record(t) for t in read_trials(study["out"]).to_pylist()) if stage.wants(r))
+    stage.add(base)
+    network = stage.networks[base.trial_id]
+    for _ in range(2):
+        network.study.enqueue_trial({"sampler.name": "ddim"}, skip_if_exists=False)
+    assert stage.drain()
+    first, second = network.study.get_trials()
+    assert first.state == second.state and first.values == second.values
+    assert second.user_attrs[SAME_AS_ATTR] == first.number
+    assert {r.number for r in stage.store.rows()} == {first.number}  # one evaluation per rung, the first's
