@@ -32,28 +32,13 @@ from model.config import trial_config
 from model.errors import PoseDiffError
 from study.results.choice import chosen_settings
 from study.results.samples import SampleRow, SamplesStore
-from study.results.storage import optuna_storage
 from study.results.tables import TrialRow
-from study.spec.optuna_factories import make_sampler
 from study.spec.study_spec import StudySpec
 from study.tune.gate import SAMPLING_GATE_ENV, EpochGate
+from study.tune.sampling_network import RESUMES_ATTR, Network, tell
 from study.tune.setting_eval import SettingJob, evaluate_setting
 
-STOPPED_REASON = "the driver stopped during its evaluation; asked again"
-REASON_ATTR = "fail_reason"
-RESUMES_ATTR = "posediff.resumes"  # the stopped trial whose recorded rungs this one takes over
-SAME_AS_ATTR = "posediff.same_as"  # a setting identical to an earlier one takes its result, unevaluated
 POLL_S = 0.5
-
-
-def tell(study: optuna.Study, trial: optuna.trial.Trial, values: Any, state: TrialState) -> None:
-    """``study.tell``; a bruteforce sampler whose grid is done calls Study.stop, valid only in optimize: ignored
-    (the trial's state is stored before the sampler's after_trial raises)."""
-    try:
-        study.tell(trial, values, state=state)
-    except RuntimeError as exc:
-        if "Study.stop" not in str(exc):
-            raise
 
 
 def _network_score(row: TrialRow) -> tuple[float, str]:
@@ -67,32 +52,6 @@ def event_line(row: SampleRow) -> str:
         f"network {row.source_trial_id} setting {row.number} ({row.params.get('sampler.name')}) {what}: "
         f"{row.split} {row.mpjpe_mm:.1f} mm on {row.frames} frames, NFE {row.nfe}"
     )
-
-
-def sampling_study_name(study: str, source_trial_id: str) -> str:
-    """The Optuna study of one network's stage 2."""
-    return f"{study}.sampling.{source_trial_id}"
-
-
-@dataclass
-class Network:
-    """A trained network in stage 2: its stage-1 row, checkpoint, complete config and Optuna study."""
-
-    row: TrialRow
-    checkpoint: str  # path or URI of its latest checkpoint file
-    study: optuna.Study
-
-    def closed(self) -> int:
-        """Settings whose search ended (complete, pruned, or failed for a reason other than a stopped driver)."""
-        ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        return sum(t.state in ended and t.user_attrs.get(REASON_ATTR) != STOPPED_REASON for t in self._trials())
-
-    def running(self) -> list[optuna.trial.FrozenTrial]:
-        """Settings under evaluation."""
-        return [t for t in self._trials() if t.state == TrialState.RUNNING]
-
-    def _trials(self) -> list[optuna.trial.FrozenTrial]:
-        return self.study.get_trials(deepcopy=False)
 
 
 @dataclass(frozen=True)
@@ -135,20 +94,8 @@ class SamplingStage:
         self.complete[row.trial_id] = row
         if not self._among_top(row):
             return  # not among the top k so far; end_of_stage1 adds it if it is among the final top k
-        study = optuna.create_study(
-            study_name=sampling_study_name(self.spec.name, row.trial_id),
-            storage=optuna_storage(self.run_dir, self.storage_url),
-            load_if_exists=True,
-            sampler=self._sampler(row),
-            pruner=optuna.pruners.SuccessiveHalvingPruner(
-                min_resource=self.spec.sampling.min_frames,
-                reduction_factor=self.spec.sampling.reduction_factor,
-                min_early_stopping_rate=0,
-            ),
-            directions=["minimize"] * len(self.spec.sampling.objectives),
-        )
-        network = Network(row, self.find_checkpoint(row.trial_id), study)
-        self._ask_again_what_a_stopped_driver_left(network)
+        network = Network.open(self.spec, self.run_dir, self.storage_url, row, self.find_checkpoint(row.trial_id))
+        network.ask_again_what_a_stopped_driver_left()
         self.networks[row.trial_id] = network
 
     def _among_top(self, row: TrialRow) -> bool:
@@ -159,26 +106,6 @@ class SamplingStage:
             return True
         ranked = sorted(self.complete.values(), key=_network_score)
         return row.trial_id in {r.trial_id for r in ranked[:top]}
-
-    def _sampler(self, row: TrialRow) -> optuna.samplers.BaseSampler:
-        """The spec's stage-2 sampler, its seed offset by the network's trial number (networks differ)."""
-        name, kwargs = self.spec.sampling.sampler
-        if kwargs.get("seed") is not None:
-            kwargs = {**kwargs, "seed": int(kwargs["seed"]) + max(row.trial_number, 0)}
-        return make_sampler(name, kwargs)
-
-    def _ask_again_what_a_stopped_driver_left(self, network: Network) -> None:
-        """Fail each setting a stopped driver left RUNNING and enqueue it again (see :meth:`_resume`)."""
-        waiting = network.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        enqueued = {t.user_attrs.get(RESUMES_ATTR) for t in waiting}
-        for frozen in network.running():
-            trial = optuna.trial.Trial(network.study, frozen._trial_id)
-            trial.set_user_attr(REASON_ATTR, STOPPED_REASON)  # first: a kill here leaves it RUNNING, done again
-            if frozen.number not in enqueued:  # else a kill between the enqueue and the tell enqueued it
-                network.study.enqueue_trial(
-                    frozen.params, user_attrs={RESUMES_ATTR: frozen.number}, skip_if_exists=False
-                )
-            tell(network.study, trial, None, TrialState.FAIL)
 
     def end_of_stage1(self, rows: list[TrialRow]) -> None:
         """Stage 1 has ended: add its networks (the top k by full-split val MPJPE when the spec says so)."""
@@ -215,13 +142,15 @@ class SamplingStage:
         return network.closed() >= self.spec.sampling.num_trials and not network.running()
 
     def _submit(self) -> None:
-        self.parked = [p for p in self.parked if not self._reuse(*p)]  # their twins may have closed
+        self.parked = [
+            (n, t, p) for n, t, p in self.parked if not n.reuse(self.spec, t, p)
+        ]  # their twins may have closed
         for network in self.networks.values():
             while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
                 trial = network.study.ask()
                 setting, params = self._setting_config(network, trial)
                 pending = Pending(network, trial.number, setting, params, "search", self._job(params, "val", None))
-                if self._resume(pending, trial) or self._reuse(network, trial, params):
+                if self._resume(pending, trial) or network.reuse(self.spec, trial, params):
                     continue
                 if self._in_flight(network, params):  # wait for its result instead of evaluating it twice
                     self.parked.append((network, trial, params))
@@ -261,20 +190,6 @@ class SamplingStage:
             values = [last.mpjpe_mm, last.nfe][: len(self.spec.sampling.objectives)]
             tell(network.study, trial, values, TrialState.COMPLETE)
         return True
-
-    def _reuse(self, network: Network, trial: optuna.trial.Trial, params: dict[str, Any]) -> bool:
-        """Close ``trial`` with the result of an earlier, identical setting (no evaluation); False if none."""
-        sampler = trial_config(params).sampler
-        for frozen in network.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            if SAME_AS_ATTR in frozen.user_attrs or frozen.number == trial.number:
-                continue
-            earlier = {**network.row.params, **self.spec.expand(frozen.params)}
-            if trial_config(earlier).sampler == sampler:
-                trial.set_user_attr(SAME_AS_ATTR, frozen.number)
-                values = frozen.values if frozen.state == TrialState.COMPLETE else None
-                tell(network.study, trial, values, frozen.state)
-                return True
-        return False
 
     def _wants_another(self, network: Network) -> bool:
         return network.closed() + len(network.running()) < self.spec.sampling.num_trials
@@ -330,7 +245,7 @@ class SamplingStage:
         network, number = pending.network, pending.number
         if self.gate is not None:
             self.gate.pass_through(f"{network.row.trial_id}.{number}", figures["frames"])
-        trial = optuna.trial.Trial(network.study, network.study.get_trials(deepcopy=False)[number]._trial_id)
+        trial = network.trial(number)
         pruned = False
         if pending.origin == "search" and not final:
             trial.report(figures["mpjpe_mm"], figures["frames"])

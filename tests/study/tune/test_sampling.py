@@ -26,12 +26,12 @@ from study.results.storage import optuna_storage
 from study.results.tables import read_epochs, read_trials, trial_from_record
 from study.spec.study_spec import load_spec
 from study.tune.gate import HUNG_S, SAMPLING_GATE_ENV, EpochGate
-from study.tune.sampling import (
+from study.tune.sampling import SamplingStage
+from study.tune.sampling_network import (
     REASON_ATTR,
     RESUMES_ATTR,
     SAME_AS_ATTR,
     STOPPED_REASON,
-    SamplingStage,
     sampling_study_name,
 )
 from study.tune.setting_eval import SettingJob, evaluate_setting, find_checkpoint
