@@ -20,7 +20,7 @@ import yaml
 from optuna.trial import TrialState
 
 from model.errors import PoseDiffError
-from study.results.choice import chosen_settings
+from study.results.choice import chosen_settings, pareto_front
 from study.results.samples import SamplesStore, read_samples, sample_from_record
 from study.results.storage import optuna_storage
 from study.results.tables import read_epochs, read_trials, trial_from_record
@@ -295,3 +295,27 @@ def test_a_setting_identical_to_one_in_flight_waits_for_its_result(study: dict, 
     assert first.state == second.state and first.values == second.values
     assert second.user_attrs[SAME_AS_ATTR] == first.number
     assert {r.number for r in stage.store.rows()} == {first.number}  # one evaluation per rung, the first's
+
+
+def test_a_multi_objective_stage_2_scores_mpjpe_and_nfe_on_every_frame(study: dict, tmp_path: Path, local_ray):
+    # objectives [val_mpjpe_mm, nfe]: no rungs (Optuna cannot prune such studies), both values told,
+    # and the chosen settings on test include the MPJPE-vs-NFE Pareto front.
+    spec, storage = study["spec"], str(study["out"] / "ray")
+    objectives = ("val_mpjpe_mm", "nfe")
+    front = dataclasses.replace(spec, sampling=dataclasses.replace(spec.sampling, objectives=objectives))
+    stage = SamplingStage(front, tmp_path, None, lambda trial_id: find_checkpoint(storage, trial_id))
+    stage.end_of_stage1([trial_from_record(r) for r in read_trials(study["out"]).to_pylist()])
+    assert stage.drain() and stage.finished() and len(stage.networks) == 2
+    search = [r for r in stage.store.rows() if r.origin == "search"]
+    assert {r.status for r in search} == {"complete"} and len({r.frames for r in search}) == 1
+    assert search[0].frames > front.sampling.min_frames  # straight to every validation frame
+    for network in stage.networks.values():
+        assert len(network.study.directions) == 2
+        by_number = {r.number: r for r in search if r.source_trial_id == network.row.trial_id}
+        for trial in network.study.get_trials():
+            assert trial.state == TrialState.COMPLETE
+            row = by_number[trial.user_attrs.get(SAME_AS_ATTR, trial.number)]
+            assert trial.values == [row.mpjpe_mm, row.nfe]
+    tested = {(r.source_trial_id, r.number) for r in stage.store.rows() if r.origin == "chosen"}
+    assert tested == set(chosen_settings(search))
+    assert {(r.source_trial_id, r.number) for r in pareto_front(search)} <= tested
