@@ -142,9 +142,8 @@ class SamplingStage:
         return network.closed() >= self.spec.sampling.num_trials and not network.running()
 
     def _submit(self) -> None:
-        self.parked = [
-            (n, t, p) for n, t, p in self.parked if not n.reuse(self.spec, t, p)
-        ]  # their twins may have closed
+        # A parked setting takes its twin's result once the twin has closed.
+        self.parked = [(n, t, p) for n, t, p in self.parked if not n.reuse(self.spec, t, p)]
         for network in self.networks.values():
             while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
                 trial = network.study.ask()
