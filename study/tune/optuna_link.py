@@ -56,9 +56,17 @@ def open_study(spec: StudySpec, run_dir: Path, storage_url: str | None = None) -
             f"the study of spec hash {spec.hash} (rename the study)",
             f"another study's (hash {stored})",
         )
-    if spec.include_regress_reference and not study.get_trials(deepcopy=False):
-        study.enqueue_trial({}, user_attrs={FIXED_ATTR: REFERENCE_PARAMS})
     return study
+
+
+def enqueue_reference_when_due(spec: StudySpec, study: optuna.Study) -> None:
+    """Enqueue the `regress` reference once every trial of the budget has been asked: no sampling
+    decision of the study sees its result, and it takes no cell of a grid (bruteforce) from a network."""
+    trials = study.get_trials(deepcopy=False)
+    if not spec.include_regress_reference or any(FIXED_ATTR in t.user_attrs for t in trials):
+        return
+    if len(trials) >= spec.num_trials:
+        study.enqueue_trial({}, user_attrs={FIXED_ATTR: REFERENCE_PARAMS})
 
 
 class OptunaLink:
@@ -123,6 +131,8 @@ class OptunaLink:
         reusable = [t for t in self.orphans(self.known) if self._last_step[t] == 0]
         if reusable:
             self.adopted.add(reusable[0])
+        if not reusable:
+            enqueue_reference_when_due(self.spec, self.study)
         trial = self._adopt(reusable[0]) if reusable else self.study.ask()
         trial.set_user_attr(TUNE_ID_ATTR, tune_id)  # first: a kill from here on leaves a tagged orphan
         params = self.spec.suggest(trial)

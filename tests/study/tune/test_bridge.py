@@ -52,16 +52,27 @@ def test_optuna_pruners_prune_and_states_match(local_ray, tiny_spec, study_check
     assert all(t.value == t.intermediate_values[spec.max_epochs] for t in complete)
 
 
-def test_regress_reference_is_enqueued_first(local_ray, tiny_spec, study_check, tmp_path: Path):
+def test_regress_reference_runs_after_the_budget_and_takes_no_grid_cell(
+    local_ray, tiny_spec, study_check, tmp_path: Path
+):
+    # A bruteforce grid of 2 schedules and a budget of 2: both networks are trained. (Enqueued first,
+    # the reference took a cell of the grid, so one network was never trained and another twice.)
     spec = load_spec(
-        tiny_spec(name="reference", budget={"num_trials": 1, "max_epochs": 1}, reference=True, pruner={"name": "none"})
+        tiny_spec(
+            name="reference",
+            budget={"num_trials": 2, "max_epochs": 1},
+            reference=True,
+            pruner={"name": "none"},
+            sampler={"name": "bruteforce", "seed": 0},
+            space={"diffusion.schedule": {"type": "categorical", "choices": ["linear", "cosine"]}},
+        )
     )
     outcome = run_study(spec, RunOptions(out=tmp_path / "run"))
     trials, rows, _ = study_check(outcome.run_dir, spec.name)
-    assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
     by_number = {r["trial_number"]: r for r in rows}
-    assert by_number[0]["param.diffusion.prediction"] == "regress"
-    assert by_number[1]["param.diffusion.prediction"] == "x0"  # rows carry the whole config: the default
+    assert [by_number[n]["param.diffusion.prediction"] for n in (0, 1, 2)] == ["x0", "x0", "regress"]
+    assert {by_number[n]["param.diffusion.schedule"] for n in (0, 1)} == {"linear", "cosine"}
 
 
 def test_untagged_orphans_of_a_killed_driver_are_reused_then_closed(local_ray, tiny_spec, study_check, tmp_path: Path):
