@@ -148,13 +148,14 @@ class SamplingStage:
             while len(self.pending) < self.spec.sampling.max_concurrent and self._wants_another(network):
                 trial = network.study.ask()
                 setting, params = self._setting_config(network, trial)
-                pending = Pending(network, trial.number, setting, params, "search", self._job(params, "val", None))
+                job = self._job(params, "val", self._first())
+                pending = Pending(network, trial.number, setting, params, "search", job)
                 if self._resume(pending, trial) or network.reuse(self.spec, trial, params):
                     continue
                 if self._in_flight(network, params):  # wait for its result instead of evaluating it twice
                     self.parked.append((network, trial, params))
                     continue
-                self._launch(dataclasses.replace(pending, job=self._job(params, "val", self._first())))
+                self._launch(pending)
 
     def _in_flight(self, network: Network, params: dict[str, Any]) -> bool:
         """Whether an identical setting of ``network`` is under evaluation in the search."""
